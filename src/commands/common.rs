@@ -1,0 +1,1 @@
+//! Options shared by the commands that read meter dumps.

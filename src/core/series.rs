@@ -1,0 +1,330 @@
+//! Hourly series: the one representation every detector stage reads.
+//!
+//! Readings arrive at any resolution from one minute to one day, in any order, with
+//! gaps and duplicates. [`SeriesBuilder`] folds them into hour bins as they stream in
+//! (no per-reading allocation: one `f32` sum and one 60-bit minute mask per hour) and
+//! [`SeriesBuilder::finish`] turns the bins into an [`HourlySeries`] of average kW per
+//! hour, with `NaN` for hours that have too little data to trust. This module owns
+//! resolution inference, duplicate detection and the spreading of coarse (multi-hour)
+//! readings; it does no IO.
+
+use serde::{Deserialize, Serialize};
+
+/// Seconds in one hour; hour indices are `unix_seconds.div_euclid(3600)`.
+pub const HOUR_S: i64 = 3600;
+
+/// The unit of the values a meter reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Unit {
+    /// Energy in the interval that starts at the timestamp.
+    Kwh,
+    /// Average power over the interval that starts at the timestamp.
+    Kw,
+}
+
+impl std::str::FromStr for Unit {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "kwh" => Ok(Unit::Kwh),
+            "kw" => Ok(Unit::Kw),
+            other => Err(format!("unknown unit {other:?} (expected kwh or kw)")),
+        }
+    }
+}
+
+/// Why a single reading was not accepted into a series.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum PushError {
+    /// The same minute of the same meter was seen before; the first value is kept.
+    Duplicate,
+    /// The reading lies more than [`MAX_SPAN_HOURS`] away from the meter's other readings.
+    OutOfRange,
+}
+
+/// The widest span one meter may cover (about 20 years), so a single corrupt timestamp
+/// cannot make the builder allocate gigabytes.
+pub const MAX_SPAN_HOURS: i64 = 24 * 366 * 20;
+
+/// Accumulates one meter's readings into hour bins.
+///
+/// Memory is 12 bytes per hour of span. Values are summed per hour; a bitmask of the
+/// minutes seen catches duplicates and tells, at the end, how complete each hour is.
+#[derive(Debug, Clone, Default)]
+pub struct SeriesBuilder {
+    first_hour: i64,
+    sum: Vec<f32>,
+    mask: Vec<u64>,
+}
+
+impl SeriesBuilder {
+    /// An empty builder.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// True when no reading has been accepted.
+    pub fn is_empty(&self) -> bool {
+        self.sum.is_empty()
+    }
+
+    /// Adds one reading: `value` in the meter's unit for the interval starting at `ts` (unix seconds).
+    #[inline]
+    pub fn push(&mut self, ts: i64, value: f32) -> Result<(), PushError> {
+        let hour = ts.div_euclid(HOUR_S);
+        let minute = (ts.rem_euclid(HOUR_S) / 60) as u32;
+        let idx = self.slot(hour)?;
+        let bit = 1u64 << minute;
+        if self.mask[idx] & bit != 0 {
+            return Err(PushError::Duplicate);
+        }
+        self.mask[idx] |= bit;
+        self.sum[idx] += value;
+        Ok(())
+    }
+
+    /// Index of the bin for `hour`, growing the grid at either end as needed.
+    #[inline]
+    fn slot(&mut self, hour: i64) -> Result<usize, PushError> {
+        if self.sum.is_empty() {
+            self.first_hour = hour;
+            self.sum.push(0.0);
+            self.mask.push(0);
+            return Ok(0);
+        }
+        let rel = hour - self.first_hour;
+        if rel >= 0 && (rel as usize) < self.sum.len() {
+            return Ok(rel as usize);
+        }
+        let last = self.first_hour + self.sum.len() as i64 - 1;
+        let new_first = self.first_hour.min(hour);
+        let new_last = last.max(hour);
+        if new_last - new_first >= MAX_SPAN_HOURS {
+            return Err(PushError::OutOfRange);
+        }
+        if rel < 0 {
+            // Rows out of order: grow at the front. Amortise by growing at least by the
+            // current length so a fully reversed file stays linear.
+            let need = (-rel) as usize;
+            let grow = need.max(self.sum.len()).min((MAX_SPAN_HOURS - (last - hour)) as usize).max(need);
+            let mut sum = vec![0.0f32; grow];
+            let mut mask = vec![0u64; grow];
+            sum.extend_from_slice(&self.sum);
+            mask.extend_from_slice(&self.mask);
+            self.sum = sum;
+            self.mask = mask;
+            self.first_hour -= grow as i64;
+            Ok((hour - self.first_hour) as usize)
+        } else {
+            let len = rel as usize + 1;
+            self.sum.resize(len, 0.0);
+            self.mask.resize(len, 0);
+            Ok(rel as usize)
+        }
+    }
+
+    /// The hour index of the last bin that holds data, if any.
+    pub fn last_hour(&self) -> Option<i64> {
+        self.mask.iter().rposition(|&m| m != 0).map(|i| self.first_hour + i as i64)
+    }
+
+    /// Turns the bins into average kW per hour.
+    ///
+    /// The meter's resolution is the modal spacing of its readings. An hour with at least
+    /// half of its expected readings is scaled up to a full hour; one with fewer is `NaN`.
+    /// Readings coarser than an hour (e.g. daily) are spread evenly over the hours they cover.
+    pub fn finish(&self, unit: Unit) -> HourlySeries {
+        // Trim empty bins at both ends (front growth leaves some).
+        let Some(lo) = self.mask.iter().position(|&m| m != 0) else {
+            return HourlySeries { start_hour: 0, kw: Vec::new(), resolution_min: 60 };
+        };
+        let hi = self.mask.iter().rposition(|&m| m != 0).unwrap_or(lo);
+        let mask = &self.mask[lo..=hi];
+        let sum = &self.sum[lo..=hi];
+        let resolution_min = infer_resolution_min(mask);
+        // A coarse final reading covers hours past its own bin: make room for them.
+        let tail = (resolution_min / 60).saturating_sub(1) as usize;
+        let mut kw = vec![f32::NAN; mask.len() + tail];
+        if resolution_min <= 60 {
+            let expected = (60 / resolution_min).max(1);
+            for i in 0..mask.len() {
+                let n = mask[i].count_ones();
+                if n == 0 || 2 * n < expected {
+                    continue;
+                }
+                kw[i] = match unit {
+                    // Energy per reading summed over the hour, scaled to the full hour.
+                    Unit::Kwh => sum[i] * expected as f32 / n as f32,
+                    // Average of the power readings seen in the hour.
+                    Unit::Kw => sum[i] / n as f32,
+                };
+            }
+        } else {
+            // Coarse readings: each one covers `span` hours starting at its own hour.
+            let span = (resolution_min / 60) as usize;
+            for i in 0..mask.len() {
+                if mask[i] == 0 {
+                    continue;
+                }
+                let per_hour = match unit {
+                    Unit::Kwh => sum[i] / span as f32,
+                    Unit::Kw => sum[i] / mask[i].count_ones() as f32,
+                };
+                for slot in kw.iter_mut().skip(i).take(span) {
+                    *slot = per_hour;
+                }
+            }
+        }
+        HourlySeries { start_hour: self.first_hour + lo as i64, kw, resolution_min }
+    }
+}
+
+/// Infers the reading interval in minutes from the minute masks of the occupied hours:
+/// the modal number of readings per hour for sub-hourly data, else the modal gap
+/// between occupied hours.
+fn infer_resolution_min(mask: &[u64]) -> u32 {
+    let mut per_hour = [0u32; 65];
+    for &m in mask.iter().filter(|&&m| m != 0) {
+        per_hour[m.count_ones() as usize] += 1;
+    }
+    let modal_count = (1..=60).max_by_key(|&n| (per_hour[n], n)).unwrap_or(1) as u32;
+    if modal_count > 1 {
+        // Snap to the nearest divisor of 60 so a meter with a few missing readings
+        // per hour still reads as its true resolution.
+        let raw = 60.0 / modal_count as f64;
+        return [1u32, 2, 3, 4, 5, 6, 10, 12, 15, 20, 30]
+            .into_iter()
+            .min_by(|a, b| ((*a as f64 - raw).abs()).total_cmp(&(*b as f64 - raw).abs()))
+            .unwrap_or(60);
+    }
+    // One reading per occupied hour: hourly or coarser. Count the gaps between occupied hours.
+    let mut gaps = std::collections::HashMap::<usize, u32>::new();
+    let mut prev: Option<usize> = None;
+    for (i, &m) in mask.iter().enumerate() {
+        if m != 0 {
+            if let Some(p) = prev {
+                *gaps.entry(i - p).or_default() += 1;
+            }
+            prev = Some(i);
+        }
+    }
+    let modal_gap = gaps.into_iter().max_by_key(|&(g, n)| (n, std::cmp::Reverse(g))).map(|(g, _)| g).unwrap_or(1);
+    (modal_gap.clamp(1, 24) * 60) as u32
+}
+
+/// A meter's load as average kW per hour on a regular UTC hour grid.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HourlySeries {
+    /// Hour index (`unix_seconds / 3600`) of `kw[0]`.
+    pub start_hour: i64,
+    /// Average kW in each hour; `NaN` where the hour has too little data.
+    pub kw: Vec<f32>,
+    /// The meter's native reading interval in minutes (60 for hourly, 1440 for daily).
+    pub resolution_min: u32,
+}
+
+impl HourlySeries {
+    /// Hour index one past the last hour.
+    pub fn end_hour(&self) -> i64 {
+        self.start_hour + self.kw.len() as i64
+    }
+
+    /// The hours in `[from_hour, to_hour)` as a slice, clipped to what the series holds,
+    /// with the hour index of its first element.
+    pub fn window(&self, from_hour: i64, to_hour: i64) -> (i64, &[f32]) {
+        let lo = (from_hour - self.start_hour).clamp(0, self.kw.len() as i64) as usize;
+        let hi = (to_hour - self.start_hour).clamp(0, self.kw.len() as i64) as usize;
+        (self.start_hour + lo as i64, &self.kw[lo..hi.max(lo)])
+    }
+
+    /// A copy holding only the hours before `to_hour` (how `--until` cuts a series).
+    pub fn truncated(&self, to_hour: i64) -> HourlySeries {
+        let (start, kw) = self.window(self.start_hour, to_hour);
+        HourlySeries { start_hour: start, kw: kw.to_vec(), resolution_min: self.resolution_min }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn build(rows: &[(i64, f32)], unit: Unit) -> HourlySeries {
+        let mut b = SeriesBuilder::new();
+        for &(ts, v) in rows {
+            let _ = b.push(ts, v);
+        }
+        b.finish(unit)
+    }
+
+    #[test]
+    fn half_hourly_kwh_becomes_hourly_kw() {
+        let s = build(&[(0, 0.5), (1800, 0.5), (3600, 1.0), (5400, 1.0)], Unit::Kwh);
+        assert_eq!(s.resolution_min, 30);
+        assert_eq!(s.kw, vec![1.0, 2.0]);
+    }
+
+    #[test]
+    fn rows_in_reverse_order_give_the_same_series() {
+        let rows: Vec<(i64, f32)> = (0..48).map(|i| (i * 1800, (i % 5) as f32)).collect();
+        let mut rev = rows.clone();
+        rev.reverse();
+        assert_eq!(build(&rows, Unit::Kwh), build(&rev, Unit::Kwh));
+    }
+
+    #[test]
+    fn a_duplicate_minute_is_rejected_and_the_first_value_kept() {
+        let mut b = SeriesBuilder::new();
+        b.push(0, 1.0).unwrap();
+        assert_eq!(b.push(30, 9.0), Err(PushError::Duplicate));
+        assert_eq!(b.finish(Unit::Kw).kw, vec![1.0]);
+    }
+
+    #[test]
+    fn an_hour_missing_one_of_two_readings_is_scaled_up() {
+        let s = build(&[(0, 0.5), (1800, 0.5), (3600, 0.75), (7200, 0.5), (9000, 0.5)], Unit::Kwh);
+        assert_eq!(s.kw, vec![1.0, 1.5, 1.0]);
+    }
+
+    #[test]
+    fn an_hour_with_too_few_five_minute_readings_is_missing() {
+        let mut rows: Vec<(i64, f32)> = (0..24).map(|i| (i * 300, 0.1)).collect();
+        rows.push((2 * 3600, 0.1));
+        rows.extend((36..48).map(|i| (i * 300, 0.1)));
+        let s = build(&rows, Unit::Kwh);
+        assert_eq!(s.resolution_min, 5);
+        assert!((s.kw[0] - 1.2).abs() < 1e-5);
+        assert!(s.kw[2].is_nan());
+        assert!((s.kw[3] - 1.2).abs() < 1e-5);
+    }
+
+    #[test]
+    fn daily_kwh_is_spread_over_its_hours() {
+        let s = build(&[(0, 24.0), (86_400, 48.0), (2 * 86_400, 24.0)], Unit::Kwh);
+        assert_eq!(s.resolution_min, 1440);
+        assert_eq!(s.kw.len(), 3 * 24);
+        assert_eq!(s.kw[0], 1.0);
+        assert_eq!(s.kw[30], 2.0);
+    }
+
+    #[test]
+    fn kw_readings_are_averaged_within_the_hour() {
+        let s = build(&[(0, 2.0), (900, 4.0), (1800, 2.0), (2700, 4.0)], Unit::Kw);
+        assert_eq!(s.kw, vec![3.0]);
+    }
+
+    #[test]
+    fn a_timestamp_decades_away_is_out_of_range() {
+        let mut b = SeriesBuilder::new();
+        b.push(1_700_000_000, 1.0).unwrap();
+        assert_eq!(b.push(0, 1.0), Err(PushError::OutOfRange));
+    }
+
+    #[test]
+    fn window_clips_to_the_series() {
+        let s = HourlySeries { start_hour: 10, kw: vec![1.0, 2.0, 3.0], resolution_min: 60 };
+        assert_eq!(s.window(0, 12), (10, &[1.0f32, 2.0][..]));
+        assert_eq!(s.window(12, 100), (12, &[3.0f32][..]));
+        assert_eq!(s.window(20, 30).1.len(), 0);
+    }
+}

@@ -1,0 +1,1 @@
+//! (daemon: not yet written)

@@ -1,0 +1,1 @@
+//! (report: not yet written)
