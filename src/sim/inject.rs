@@ -20,6 +20,7 @@ use super::labels::{onset_from_unix, Label};
 use super::load::Kind;
 use super::mining::{mining_kw, MinerSpec, S19_KW, S9_KW};
 use super::weather::{Weather, DAY_S};
+use crate::core::series::Unit;
 
 /// A piece shorter than this is never given a miner (too short to show an onset).
 pub const MIN_PIECE_DAYS: i64 = 14;
@@ -257,6 +258,23 @@ impl InjectPlan {
         }
     }
 
+    /// One reading of `meter` with its piece's mining added: the piece it belongs to and
+    /// the new value in the reading's own unit. Clean pieces get the value back untouched
+    /// (the same `f32` bits), so only chosen pieces differ from the source. `None` when
+    /// the survey never saw this piece.
+    pub fn apply(&self, meter: &str, ts: i64, value: f32, unit: Unit) -> Option<(&PiecePlan, f32)> {
+        let piece = self.piece(meter, ts)?;
+        if piece.miner.is_none() {
+            return Some((piece, value));
+        }
+        let kwh = self.added(piece, ts);
+        let added = match unit {
+            Unit::Kwh => kwh,
+            Unit::Kw => kwh * 3600.0 / piece.interval_s as f64,
+        };
+        Some((piece, (value as f64 + added) as f32))
+    }
+
     /// Every piece's label, sorted by id.
     pub fn labels(&self) -> Vec<Label> {
         let mut labels: Vec<Label> = self
@@ -414,7 +432,7 @@ mod tests {
         for l in plan(&s, Cut::None, 1.0, 3).labels() {
             let onset = l.onset_unix().unwrap();
             assert!(
-                onset >= Y2013 + 18 * DAY_S && onset <= Y2013 + 72 * DAY_S,
+                (Y2013 + 18 * DAY_S..=Y2013 + 72 * DAY_S).contains(&onset),
                 "{l:?}"
             );
             assert_eq!((onset - Y2013) % 1800, 0);

@@ -224,7 +224,7 @@ impl BaseLoad {
                 BaseLoad::Home(home)
             }
             Kind::HeatPump => BaseLoad::Home(Home {
-                heat_pump: Some((rng.gen_range(0.1..0.22), rng.gen_range(12.0..30.0))),
+                heat_pump: Some((rng.gen_range(0.05..0.12), rng.gen_range(12.0..30.0))),
                 ..draw_home(rng)
             }),
             Kind::Ev => BaseLoad::Home(Home {
@@ -348,9 +348,9 @@ impl BaseLoad {
 /// The everyday part of any lived-in home.
 fn draw_home(rng: &mut impl Rng) -> Home {
     Home {
-        base_kw: rng.gen_range(0.1..0.35),
+        base_kw: rng.gen_range(0.08..0.3),
         morning_kw: rng.gen_range(0.2..0.7),
-        evening_kw: rng.gen_range(0.9..2.6),
+        evening_kw: rng.gen_range(0.8..2.3),
         wake_h: rng.gen_range(6.0..8.0),
         evening_h: rng.gen_range(18.0..20.0),
         lighting_kw: rng.gen_range(0.05..0.2),
