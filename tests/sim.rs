@@ -268,7 +268,7 @@ fn injection_adds_exactly_what_the_labels_say_to_exactly_the_chosen_pieces() {
     let rows = toy_dump(6, 200, 0.6);
     let mut survey = Survey::default();
     for (m, ts, v) in &rows {
-        survey.push(Cut::Quarter, m, *ts, *v as f64);
+        survey.push(Cut::Quarter, m, *ts, *v as f64, Unit::Kwh);
     }
     let plan = plan(&survey, Cut::Quarter, 0.3, 21);
     let labels = plan.labels();
@@ -317,7 +317,7 @@ fn quarter_pieces_cover_each_source_meter_without_overlap() {
     let rows = toy_dump(2, 366, 0.4);
     let mut survey = Survey::default();
     for (m, ts, v) in &rows {
-        survey.push(Cut::Quarter, m, *ts, *v as f64);
+        survey.push(Cut::Quarter, m, *ts, *v as f64, Unit::Kwh);
     }
     for pieces in survey.meters.values() {
         let spans: Vec<(i64, i64)> = pieces.values().map(|p| p.span()).collect();
@@ -327,4 +327,58 @@ fn quarter_pieces_cover_each_source_meter_without_overlap() {
         assert_eq!(spans.last().unwrap().1, 1_356_998_400 + 366 * DAY_S);
         assert_eq!(pieces.values().map(|p| p.n_readings).sum::<u64>(), 366 * 48);
     }
+}
+
+#[test]
+fn the_inject_command_changes_only_the_labelled_pieces_and_keeps_clean_values_verbatim() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in.csv");
+    let mut text = String::from("meter_id,timestamp,kwh\n");
+    for (m, ts, v) in toy_dump(4, 100, 0.5) {
+        text.push_str(&format!(
+            "{m},{},{v}\n",
+            flatline::sim::format_timestamp(ts)
+        ));
+    }
+    std::fs::write(&input, &text).unwrap();
+    let (out, labels_path) = (dir.path().join("out.csv"), dir.path().join("labels.csv"));
+    let status = Command::new(env!("CARGO_BIN_EXE_flatline"))
+        .arg("inject")
+        .arg(&input)
+        .args(["--share", "0.5", "--seed", "4", "--out"])
+        .arg(&out)
+        .arg("--labels")
+        .arg(&labels_path)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let labels = read_labels(std::fs::File::open(&labels_path).unwrap()).unwrap();
+    let written = std::fs::read_to_string(&out).unwrap();
+    let (source_rows, out_rows) = (text.lines().skip(1), written.lines().skip(1));
+    let mut n_changed = 0;
+    for (src, dst) in source_rows.zip(out_rows) {
+        let src: Vec<&str> = src.split(',').collect();
+        let dst: Vec<&str> = dst.split(',').collect();
+        assert_eq!(dst[1], src[1], "timestamps kept");
+        let label = labels.iter().find(|l| l.meter_id == dst[0]).unwrap();
+        assert!(label.meter_id.starts_with(&format!("{}@2013Q", src[0])));
+        if !label.mining {
+            assert_eq!(dst[2], src[2], "clean value rewritten");
+        } else if dst[2] != src[2] {
+            n_changed += 1;
+            let added_kw = (dst[2].parse::<f64>().unwrap() - src[2].parse::<f64>().unwrap()) * 2.0;
+            assert!(
+                added_kw <= label.mining_kw * 1.05 + 1e-3,
+                "{added_kw} > {}",
+                label.mining_kw
+            );
+        }
+    }
+    assert_eq!(labels.len(), 8, "each meter: a 90-day Q1 and a 10-day Q2");
+    assert_eq!(
+        labels.iter().filter(|l| l.mining).count(),
+        2,
+        "half of the four pieces of 14 days or more"
+    );
+    assert!(n_changed > 0);
 }

@@ -102,15 +102,17 @@ pub struct PieceStats {
     pub last_ts: i64,
     /// Readings seen.
     pub n_readings: u64,
-    /// Sum of the readings' energy, kWh.
-    pub sum_kwh: f64,
+    /// Sum of the readings' values (kWh for energy readings, kW for power readings).
+    pub sum_value: f64,
+    /// The unit of the values (that of the last reading).
+    pub unit: Option<Unit>,
     prev_ts: Option<i64>,
     gaps: BTreeMap<i64, u64>,
 }
 
 impl PieceStats {
-    /// Adds one reading: its start and its energy in kWh.
-    pub fn push(&mut self, ts: i64, kwh: f64) {
+    /// Adds one reading: its start, its value and the value's unit.
+    pub fn push(&mut self, ts: i64, value: f64, unit: Unit) {
         if self.n_readings == 0 {
             self.first_ts = ts;
             self.last_ts = ts;
@@ -118,7 +120,8 @@ impl PieceStats {
         self.first_ts = self.first_ts.min(ts);
         self.last_ts = self.last_ts.max(ts);
         self.n_readings += 1;
-        self.sum_kwh += kwh;
+        self.sum_value += value;
+        self.unit = Some(unit);
         // Gaps between consecutive rows reveal the resolution; only plausible ones count.
         if let Some(p) = self.prev_ts {
             let gap = ts - p;
@@ -147,7 +150,11 @@ impl PieceStats {
         if self.n_readings == 0 {
             return 0.0;
         }
-        self.sum_kwh / (self.n_readings as f64 * self.interval_s() as f64 / 3600.0)
+        let mean = self.sum_value / self.n_readings as f64;
+        match self.unit {
+            Some(Unit::Kw) => mean,
+            _ => mean * 3600.0 / self.interval_s() as f64,
+        }
     }
 }
 
@@ -156,16 +163,28 @@ impl PieceStats {
 pub struct Survey {
     /// Pieces by source meter id, then by period.
     pub meters: HashMap<String, BTreeMap<i32, PieceStats>>,
+    /// The unit of the readings, if they all share one.
+    pub unit: Option<Unit>,
+    /// Whether readings came in more than one unit.
+    pub mixed_units: bool,
 }
 
 impl Survey {
-    /// Adds one reading of `meter` (energy in kWh) to the piece it falls in.
-    pub fn push(&mut self, cut: Cut, meter: &str, ts: i64, kwh: f64) {
+    /// Adds one reading of `meter` to the piece it falls in.
+    pub fn push(&mut self, cut: Cut, meter: &str, ts: i64, value: f64, unit: Unit) {
+        match self.unit {
+            None => self.unit = Some(unit),
+            Some(u) if u != unit => self.mixed_units = true,
+            Some(_) => {}
+        }
         let pieces = match self.meters.get_mut(meter) {
             Some(p) => p,
             None => self.meters.entry(meter.to_string()).or_default(),
         };
-        pieces.entry(cut.period_of(ts)).or_default().push(ts, kwh);
+        pieces
+            .entry(cut.period_of(ts))
+            .or_default()
+            .push(ts, value, unit);
     }
 
     /// The earliest and latest-plus-one instants over all pieces.
@@ -397,7 +416,7 @@ mod tests {
         let mut s = Survey::default();
         for (m, kw) in meters {
             for i in 0..days * 48 {
-                s.push(cut, m, Y2013 + i * 1800, kw / 2.0);
+                s.push(cut, m, Y2013 + i * 1800, kw / 2.0, Unit::Kwh);
             }
         }
         s

@@ -680,7 +680,7 @@ mod tests {
             means
                 .iter()
                 .filter(|m| m.1.contains("heating"))
-                .all(|m| m.0 > 0.8 && m.0 < 2.5),
+                .all(|m| m.0 > 0.7 && m.0 < 2.5),
             "{means:?}"
         );
     }
