@@ -57,13 +57,17 @@ pub const PEER_FEATURE_NAMES: [&str; 5] = ["base_ratio", "load_factor", "night_d
 pub struct Shape {
     /// Mean kW.
     pub mean_kw: f64,
-    /// 10th-percentile kW: the floor the load rarely goes below.
+    /// 20th-percentile kW: the floor the load stays above four hours in five. (Not the
+    /// 10th: a miner curtailed for three peak hours a day, plus restarts, spends more
+    /// than 10% of hours off, and its floor must still read as the plateau.)
     pub floor_kw: f64,
     /// 98th-percentile kW: the peak, robust to a single spike.
     pub peak_kw: f64,
     /// Median kW.
     pub median_kw: f64,
-    /// Standard deviation / mean of hourly kW.
+    /// Interquartile range / median of hourly kW: the spread of the bulk of the hours,
+    /// blind to a daily curtailment notch or an outage that a standard deviation would
+    /// count in full.
     pub variability: f64,
     /// log2 of mean kW at local night (00–06) over mean kW in local daytime (09–21).
     pub night_day: f64,
@@ -172,8 +176,10 @@ pub fn shape(start: i64, w: &[f32], tz_h: f64) -> Shape {
     }
     let mean = vals.iter().sum::<f64>() / n as f64;
     let var = vals.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / n as f64;
-    let floor = quantile(&mut vals, 0.10);
+    let floor = quantile(&mut vals, 0.20);
+    let q25 = quantile(&mut vals, 0.25);
     let median = quantile(&mut vals, 0.50);
+    let q75 = quantile(&mut vals, 0.75);
     let peak = quantile(&mut vals, 0.98);
     let uptime = vals.iter().filter(|&&v| v >= 0.75 * median).count() as f64 / n as f64;
 
@@ -261,7 +267,13 @@ pub fn shape(start: i64, w: &[f32], tz_h: f64) -> Shape {
         floor_kw: floor,
         peak_kw: peak,
         median_kw: median,
-        variability: if mean > 1e-9 { var.sqrt() / mean } else { 0.0 },
+        variability: if median > 1e-9 {
+            (q75 - q25) / median
+        } else if mean > 1e-9 {
+            (q75 - q25) / mean
+        } else {
+            0.0
+        },
         night_day,
         daily_shape,
         weekly_shape,

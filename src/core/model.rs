@@ -475,7 +475,8 @@ impl Model {
         let ep = &m.episode;
         let peer = &self.peers[s.peer];
         let mut out = Vec::new();
-        let spread_pct = (ep.variability * 100.0).round();
+        // Half the interquartile range, as "±" around the median.
+        let spread_pct = (ep.variability * 50.0).round();
         let since = match m.onset {
             Some(o) => format!("since {}", hour_to_datetime(o.hour).format("%-d %b %Y %H:00 UTC")),
             None => format!("throughout the {} days analysed", (m.window_end_hour - m.window_start_hour) / 24),
@@ -508,7 +509,7 @@ impl Model {
                     100.0 * ep.floor_kw / ep.mean_kw.max(1e-9)
                 ),
                 "load_factor" => format!("load factor {:.2} (homes are near 0.3, mining rigs near 1)", ep.mean_kw / ep.peak_kw.max(1e-9)),
-                "variability" => format!("hour-to-hour variation {:.0}%", ep.variability * 100.0),
+                "variability" => format!("half of all hours within ±{:.0}% of the median", ep.variability * 50.0),
                 "night_day" if v.is_finite() => {
                     format!("night-time load is {:.0}% of daytime load", 100.0 * (2f64.powf(v)))
                 }
