@@ -216,12 +216,10 @@ fn headerless(
 mod tests {
     use super::*;
 
-    fn check(
-        first_row: &str,
-        format: Format,
-        unit: Option<Unit>,
-        expected: Result<(Format, Option<usize>, usize, usize, Unit, bool), LayoutError>,
-    ) {
+    /// `(format, meter_col, ts_col, value_col, unit, first_row_is_data)`, or why none.
+    type Expected = Result<(Format, Option<usize>, usize, usize, Unit, bool), LayoutError>;
+
+    fn check(first_row: &str, format: Format, unit: Option<Unit>, expected: Expected) {
         let row = csv::ByteRecord::from(first_row.split(',').collect::<Vec<_>>());
         let got = detect(&row, format, unit, 0).map(|l| {
             (

@@ -47,6 +47,10 @@ pub enum Format {
     PerMeter,
 }
 
+/// The consumer of readings: called with `(meter id, unix seconds, value, unit)` for each
+/// good reading; an `Err` refuses it and is counted as the matching [`BadReason`].
+pub type OnReading<'a> = dyn FnMut(&str, i64, f32, Unit) -> Result<(), RejectReason> + 'a;
+
 /// How to read a set of paths.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ReadOptions {
@@ -130,7 +134,7 @@ pub fn for_each_reading(
     paths: &[PathBuf],
     opts: &ReadOptions,
     progress: Option<&ProgressBar>,
-    on_reading: &mut dyn FnMut(&str, i64, f32, Unit) -> Result<(), RejectReason>,
+    on_reading: &mut OnReading<'_>,
 ) -> Result<IngestSummary, IngestError> {
     let files = source::expand(paths)?;
     let mut summary = IngestSummary::default();
@@ -199,7 +203,7 @@ fn read_file(
     raw_bytes_read: &Rc<Cell<u64>>,
     record: &mut csv::ByteRecord,
     summary: &mut IngestSummary,
-    on_reading: &mut dyn FnMut(&str, i64, f32, Unit) -> Result<(), RejectReason>,
+    on_reading: &mut OnReading<'_>,
 ) -> Result<(), IngestError> {
     let path = &input.path;
     let stream = match source::open(path, progress, raw_bytes_read) {
@@ -297,7 +301,7 @@ impl Rows<'_> {
         &self,
         record: &csv::ByteRecord,
         summary: &mut IngestSummary,
-        on_reading: &mut dyn FnMut(&str, i64, f32, Unit) -> Result<(), RejectReason>,
+        on_reading: &mut OnReading<'_>,
     ) {
         summary.n_rows += 1;
         let mut bad = |reason: BadReason, text: &[u8]| {

@@ -26,11 +26,15 @@ pub fn parse_timestamp(field: &[u8], tz_offset_s: i32) -> Option<i64> {
     if s.is_empty() {
         return None;
     }
-    if let Some(ts) = parse_unix(s) {
-        return Some(ts);
-    }
-    if let Some(ts) = parse_civil(s, tz_offset_s) {
-        return Some(ts);
+    // The fifth byte tells the two fast layouts apart (`2013-…` against `1356…`), so each
+    // stamp is scanned by one parser only.
+    let fast = if matches!(s.get(4), Some(b'-' | b'/')) {
+        parse_civil(s, tz_offset_s)
+    } else {
+        parse_unix(s)
+    };
+    if fast.is_some() {
+        return fast;
     }
     // Rare forms only (e.g. lowercase separators or exotic fractions): chrono is slow but
     // strict, and a dump full of them still parses, only more slowly.
