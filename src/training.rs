@@ -41,7 +41,13 @@ pub fn sample_moments(series: &HourlySeries, label: Option<&Label>) -> Vec<(i64,
                     out.push((o + d, true));
                 }
             }
-            // Long after onset the whole window is mining: sample the end too.
+            // Long after onset the whole window is mining and no step is visible: the model
+            // must know that state too, so sample it weekly and at the end.
+            let mut t = o + WINDOW_HOURS + 24;
+            while t < end {
+                out.push((t, true));
+                t += CLEAN_STEP_HOURS;
+            }
             if end - o > WINDOW_HOURS {
                 out.push((end, true));
             }
@@ -52,10 +58,21 @@ pub fn sample_moments(series: &HourlySeries, label: Option<&Label>) -> Vec<(i64,
     out
 }
 
-/// Measures every meter at its sample moments. Unlabelled meters count as clean.
+/// True for meters whose flat load is legitimate by declaration (data centres, telecom,
+/// server rooms): the registry explains them, and as training negatives they would teach
+/// the model that a flat round-the-clock load is clean — which is exactly a farm.
+pub fn explained_by_registry(label: &Label) -> bool {
+    let c = label.class.to_ascii_lowercase();
+    let k = label.kind.to_ascii_lowercase();
+    !label.mining && (c.contains("datacent") || c.contains("telecom") || k.contains("server"))
+}
+
+/// Measures every meter at its sample moments. Unlabelled meters count as clean; meters
+/// the registry explains are left out (see [`explained_by_registry`]).
 pub fn samples(series: &[(MeterId, HourlySeries)], labels: &HashMap<String, Label>, tz_offset_s: i32) -> Vec<Sample> {
     series
         .par_iter()
+        .filter(|(id, _)| !labels.get(id.as_str()).is_some_and(explained_by_registry))
         .flat_map_iter(|(id, s)| {
             let label = labels.get(id.as_str());
             sample_moments(s, label)

@@ -11,9 +11,15 @@
 
 use super::series::HourlySeries;
 
-/// Hours in the analysed window: 28 days. Long enough for a weekly rhythm to show four
-/// times, short enough for a daemon to keep per meter (672 × 4 bytes).
-pub const WINDOW_HOURS: i64 = 28 * 24;
+/// Hours in the analysed window: 13 weeks. The onset search and the baseline use all of
+/// it, so a switch-on up to about three months back is still seen as a step. That matters:
+/// a farm running flat since before the window is, by shape alone, a legitimate continuous
+/// process load (EnerNOC food processor 786 runs flat at 2.8 MW for whole quarters).
+pub const WINDOW_HOURS: i64 = 13 * 7 * 24;
+
+/// Hours of the most recent episode that the shape features describe: 28 days, four
+/// weekly cycles. Older episode hours still count for the onset and the step.
+pub const EPISODE_HOURS: i64 = 28 * 24;
 
 /// The shortest stretch of valid hours in the window that the detector will judge.
 pub const MIN_VALID_HOURS: usize = 72;
@@ -24,6 +30,9 @@ const SLOTS: usize = 4;
 /// A step needs at least two days of baseline and 18 hours of episode.
 const MIN_BEFORE_BLOCKS: usize = 8;
 const MIN_AFTER_BLOCKS: usize = 3;
+/// How many robust standard deviations of the baseline's block-to-block wandering a
+/// step must clear.
+const STEP_SIGMAS: f64 = 3.0;
 
 /// Names of the features the model reads, in order. A model trained on another list
 /// refuses to load.
@@ -69,9 +78,11 @@ pub struct Shape {
     /// blind to a daily curtailment notch or an outage that a standard deviation would
     /// count in full.
     pub variability: f64,
-    /// log2 of mean kW at local night (00–06) over mean kW in local daytime (09–21).
+    /// log2 of the median night-hour (00–06 local) level over the median daytime-hour
+    /// (09–21 local) level of the mean daily profile.
     pub night_day: f64,
-    /// Share of hourly variance explained by the hour of day.
+    /// Interquartile range of the mean daily profile over its median (0–3): how much the
+    /// time of day moves the load.
     pub daily_shape: f64,
     /// Share of daily-mean variance explained by the day of week (NaN under 7 days).
     pub weekly_shape: f64,
@@ -124,10 +135,19 @@ pub fn measure(series: &HourlySeries, as_of_hour: i64, tz_offset_s: i32) -> Opti
     }
     let tz_h = tz_offset_s as f64 / 3600.0;
     let onset = find_onset(start, w);
-    let split = onset.map_or(0, |o| (o.hour - start) as usize);
-    let (before, after) = if split > 0 { (&w[..split], &w[split..]) } else { (w, w) };
-    let episode = shape(start + split as i64, after, tz_h);
-    let baseline = shape(start, before, tz_h);
+    // The episode is what came after the onset (at most its last 28 days); with no onset,
+    // the last 28 days, which then also stand as the baseline.
+    let recent = w.len().saturating_sub(EPISODE_HOURS as usize);
+    let (ep_from, base) = match onset {
+        Some(o) => {
+            let split = (o.hour - start) as usize;
+            (split.max(recent), &w[..split])
+        }
+        None => (recent, &w[recent..]),
+    };
+    let base_start = if onset.is_some() { start } else { start + recent as i64 };
+    let episode = shape(start + ep_from as i64, &w[ep_from..], tz_h);
+    let baseline = shape(base_start, base, tz_h);
     let mut values = [f64::NAN; N_FEATURES];
     values[0] = log_kw(episode.mean_kw);
     values[1] = log_kw(episode.floor_kw);
@@ -175,7 +195,6 @@ pub fn shape(start: i64, w: &[f32], tz_h: f64) -> Shape {
         };
     }
     let mean = vals.iter().sum::<f64>() / n as f64;
-    let var = vals.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / n as f64;
     let floor = quantile(&mut vals, 0.20);
     let q25 = quantile(&mut vals, 0.25);
     let median = quantile(&mut vals, 0.50);
@@ -214,23 +233,24 @@ pub fn shape(start: i64, w: &[f32], tz_h: f64) -> Shape {
             _ => daily.push((day_idx, v as f64, 1)),
         }
     }
-    let night_day = if night.1 > 0 && day.1 > 0 {
-        let nm = night.0 / night.1 as f64;
-        let dm = day.0 / day.1 as f64;
+    // The mean profile by local hour of day. Rhythm features read its *robust* spread, so a
+    // miner curtailed for a few peak hours (a notch in 3 of 24 hours) still reads as flat,
+    // while a home's breakfast/evening pattern moves the quartiles.
+    let profile: Vec<f64> = (0..24).filter(|&h| hod_n[h] > 0).map(|h| hod_sum[h] / hod_n[h] as f64).collect();
+    let night_day = if night.1 > 0 && day.1 > 0 && profile.len() >= 20 {
+        let mut nights: Vec<f64> = (0..6).filter(|&h| hod_n[h] > 0).map(|h| hod_sum[h] / hod_n[h] as f64).collect();
+        let mut days: Vec<f64> = (9..21).filter(|&h| hod_n[h] > 0).map(|h| hod_sum[h] / hod_n[h] as f64).collect();
+        let nm = quantile(&mut nights, 0.5);
+        let dm = quantile(&mut days, 0.5);
         ((nm + 0.02) / (dm + 0.02)).log2().clamp(-4.0, 4.0)
     } else {
         f64::NAN
     };
-    // Variance explained by the mean daily profile (a between-group share, 0..1).
-    let daily_shape = if n >= 24 && var > 1e-12 {
-        let between: f64 = (0..24)
-            .filter(|&h| hod_n[h] > 0)
-            .map(|h| hod_n[h] as f64 * (hod_sum[h] / hod_n[h] as f64 - mean).powi(2))
-            .sum::<f64>()
-            / n as f64;
-        (between / var).clamp(0.0, 1.0)
-    } else if n >= 24 {
-        0.0
+    // Daily rhythm: interquartile range of the hour-of-day profile over its median.
+    let daily_shape = if profile.len() >= 20 {
+        let mut p = profile.clone();
+        let (q25, q50, q75) = (quantile(&mut p, 0.25), quantile(&mut p, 0.5), quantile(&mut p, 0.75));
+        ((q75 - q25) / (q50 + 0.02)).clamp(0.0, 3.0)
     } else {
         f64::NAN
     };
@@ -338,10 +358,12 @@ fn find_onset(start: i64, w: &[f32]) -> Option<Onset> {
     // Prefix medians per slot (before k) and suffix 20th percentiles per slot (from k on),
     // kept in sorted vectors grown one block at a time.
     let mut before_med = vec![[f64::NAN; SLOTS]; n_blocks + 1];
+    let mut before_iqr = vec![[f64::NAN; SLOTS]; n_blocks + 1];
     let mut sorted: [Vec<f64>; SLOTS] = Default::default();
     for k in 0..n_blocks {
         for s in 0..SLOTS {
             before_med[k][s] = sorted_quantile(&sorted[s], 0.5);
+            before_iqr[k][s] = sorted_quantile(&sorted[s], 0.75) - sorted_quantile(&sorted[s], 0.25);
         }
         if block_val[k].is_finite() {
             insert_sorted(&mut sorted[slot_of(k)], block_val[k]);
@@ -368,6 +390,15 @@ fn find_onset(start: i64, w: &[f32]) -> Option<Onset> {
         gains.sort_by(|a, b| a.total_cmp(b));
         let size = gains[1];
         if size <= 0.0 {
+            continue;
+        }
+        // Significance: the step must stand out from how much the same slot's blocks
+        // already wandered before it (a robust sigma from the interquartile range), or a
+        // home's cold evening reads as an onset.
+        let mut noise: Vec<f64> = before_iqr[k].iter().copied().filter(|v| v.is_finite()).collect();
+        let sigma = if noise.is_empty() { f64::INFINITY } else { quantile(&mut noise, 0.5) / 1.349 };
+        let level: f64 = before_med[k].iter().copied().filter(|v| v.is_finite()).sum::<f64>() / SLOTS as f64;
+        if size < STEP_SIGMAS * sigma.max(0.02 + 0.02 * level) {
             continue;
         }
         let mean_gain = gains.iter().sum::<f64>() / gains.len() as f64;

@@ -63,13 +63,19 @@ pub struct Model {
     pub training: TrainingSummary,
 }
 
-/// Per-feature mean and standard deviation; NaN inputs standardise to 0 (the mean).
+/// Per-feature mean, standard deviation and weight; NaN inputs standardise to 0 (the mean).
+///
+/// The weight stretches a standardised feature before clustering. k-means treats every
+/// axis alike, so without weights a weak feature moves a meter as far as a decisive one;
+/// the detector's weights come from each feature's Fisher score on the training labels.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Scaler {
     /// Means.
     pub mean: Vec<f64>,
     /// Standard deviations (never zero).
     pub std: Vec<f64>,
+    /// Multipliers applied after standardising (1 for the peer clustering).
+    pub weight: Vec<f64>,
 }
 
 impl Scaler {
@@ -78,6 +84,7 @@ impl Scaler {
         let d = rows.first().map_or(0, |r| r.len());
         let mut mean = vec![0.0; d];
         let mut std = vec![1.0; d];
+        let weight = vec![1.0; d];
         for j in 0..d {
             let v: Vec<f64> = rows.iter().map(|r| r[j]).filter(|x| x.is_finite()).collect();
             if v.is_empty() {
@@ -88,12 +95,15 @@ impl Scaler {
             mean[j] = m;
             std[j] = if s > 1e-9 { s } else { 1.0 };
         }
-        Scaler { mean, std }
+        Scaler { mean, std, weight }
     }
 
     /// Standardises one row.
     pub fn transform(&self, row: &[f64]) -> Vec<f64> {
-        row.iter().enumerate().map(|(j, &x)| if x.is_finite() { (x - self.mean[j]) / self.std[j] } else { 0.0 }).collect()
+        row.iter()
+            .enumerate()
+            .map(|(j, &x)| if x.is_finite() { self.weight[j] * (x - self.mean[j]) / self.std[j] } else { 0.0 })
+            .collect()
     }
 }
 
@@ -366,7 +376,7 @@ impl Model {
             peer_scaler,
             peer_kmeans,
             peers,
-            scaler: Scaler { mean: vec![0.0; N_FEATURES], std: vec![1.0; N_FEATURES] },
+            scaler: Scaler { mean: vec![0.0; N_FEATURES], std: vec![1.0; N_FEATURES], weight: vec![1.0; N_FEATURES] },
             kmeans: fit_kmeans(&[vec![0.0; N_FEATURES], vec![1.0; N_FEATURES]], 2, 0)?,
             clusters: Vec::new(),
             calibration: Calibration { a: 1.0, b: 0.0 },
@@ -375,6 +385,7 @@ impl Model {
         };
         let rows: Vec<Vec<f64>> = samples.iter().map(|s| partial.complete(&s.measured).1.to_vec()).collect();
         partial.scaler = Scaler::fit(&rows);
+        partial.scaler.weight = fisher_weights(&rows, &partial.scaler, samples);
         let z: Vec<Vec<f64>> = rows.iter().map(|r| partial.scaler.transform(r)).collect();
         partial.kmeans = fit_kmeans(&z, params.n_clusters, params.seed.wrapping_add(1))?;
         let assign = partial.kmeans.predict(&to_array(&z));
@@ -594,6 +605,32 @@ fn peer_name(c: &[f64], level_kw: f64) -> String {
     format!("{who} ({how})")
 }
 
+/// Weights from each feature's Fisher score, (μ_mining − μ_clean)² / (σ²_mining + σ²_clean),
+/// on standardised values: the square root of the score relative to the best feature,
+/// floored at 0.25 so no feature is silenced entirely.
+fn fisher_weights(rows: &[Vec<f64>], scaler: &Scaler, samples: &[Sample]) -> Vec<f64> {
+    let d = scaler.mean.len();
+    let mut score = vec![0.0; d];
+    for (j, sc) in score.iter_mut().enumerate() {
+        let stats = |mining: bool| {
+            let v: Vec<f64> = rows
+                .iter()
+                .zip(samples)
+                .filter(|(r, s)| s.mining == mining && r[j].is_finite())
+                .map(|(r, _)| (r[j] - scaler.mean[j]) / scaler.std[j])
+                .collect();
+            let m = v.iter().sum::<f64>() / v.len().max(1) as f64;
+            let var = v.iter().map(|x| (x - m).powi(2)).sum::<f64>() / v.len().max(1) as f64;
+            (m, var)
+        };
+        let (mm, vm) = stats(true);
+        let (mc, vc) = stats(false);
+        *sc = (mm - mc).powi(2) / (vm + vc + 1e-9);
+    }
+    let best = score.iter().copied().fold(0.0, f64::max).max(1e-12);
+    score.iter().map(|s| (s / best).sqrt().max(0.25)).collect()
+}
+
 fn median_mad(v: &mut [f64]) -> (f64, f64) {
     let med = features::quantile(v, 0.5);
     let mut dev: Vec<f64> = v.iter().map(|x| (x - med).abs()).collect();
@@ -689,6 +726,7 @@ mod tests {
     #[test]
     fn scaler_maps_nan_to_the_mean() {
         let s = Scaler::fit(&[vec![1.0, f64::NAN], vec![3.0, 2.0]]);
+        assert_eq!(s.weight, vec![1.0, 1.0]);
         assert_eq!(s.transform(&[2.0, f64::NAN]), vec![0.0, 0.0]);
     }
 
