@@ -51,7 +51,11 @@ pub fn recall_at_fpr(scores: &[(f64, bool)], fpr: f64) -> Option<f64> {
     neg.sort_by(|a, b| b.total_cmp(a));
     // Allowed false positives: floor(fpr × negatives). The threshold must exceed the next one.
     let allowed = (fpr * neg.len() as f64).floor() as usize;
-    let threshold = if allowed >= neg.len() { f64::NEG_INFINITY } else { neg[allowed] };
+    let threshold = if allowed >= neg.len() {
+        f64::NEG_INFINITY
+    } else {
+        neg[allowed]
+    };
     Some(pos.iter().filter(|&&s| s > threshold).count() as f64 / pos.len() as f64)
 }
 
@@ -192,7 +196,11 @@ pub fn official_rule(series: &HourlySeries, as_of_hour: i64, fleet_median_kw: f6
     let mut best = (0.0f64, false);
     let mut i = 0;
     while i + 48 <= w.len() {
-        let vals: Vec<f64> = w[i..i + 48].iter().filter(|v| v.is_finite()).map(|&v| v as f64).collect();
+        let vals: Vec<f64> = w[i..i + 48]
+            .iter()
+            .filter(|v| v.is_finite())
+            .map(|&v| v as f64)
+            .collect();
         if vals.len() >= 36 {
             let m = vals.iter().sum::<f64>() / vals.len() as f64;
             let sd = (vals.iter().map(|v| (v - m).powi(2)).sum::<f64>() / vals.len() as f64).sqrt();
@@ -209,43 +217,86 @@ pub fn official_rule(series: &HourlySeries, as_of_hour: i64, fleet_median_kw: f6
     best
 }
 
+/// How an evaluation judges and replays.
+#[derive(Debug, Clone, Copy)]
+pub struct EvalSettings {
+    /// Model, rule, or either.
+    pub method: Method,
+    /// Local-time offset for the day/night features.
+    pub tz_offset_s: i32,
+    /// Hours between replayed "as of" moments when timing detection.
+    pub ttd_step_h: i64,
+    /// Longest delay after onset that is replayed.
+    pub ttd_horizon_h: i64,
+}
+
 /// Scores a labelled fleet and times detection of each mining meter.
 pub fn evaluate(
     series: &[(MeterId, HourlySeries)],
     labels: &HashMap<String, Label>,
     model: &Model,
-    method: Method,
-    tz_offset_s: i32,
     registry: Option<&Registry>,
-    ttd_step_h: i64,
-    ttd_horizon_h: i64,
+    settings: EvalSettings,
 ) -> Evaluation {
+    let EvalSettings {
+        method,
+        tz_offset_s,
+        ttd_step_h,
+        ttd_horizon_h,
+    } = settings;
     // The rule needs the fleet median level, measured over each meter's mean.
     let mut levels: Vec<f64> = series
         .iter()
         .filter_map(|(_, s)| {
-            let v: Vec<f64> = s.kw.iter().filter(|x| x.is_finite()).map(|&x| x as f64).collect();
+            let v: Vec<f64> =
+                s.kw.iter()
+                    .filter(|x| x.is_finite())
+                    .map(|&x| x as f64)
+                    .collect();
             (!v.is_empty()).then(|| v.iter().sum::<f64>() / v.len() as f64)
         })
         .collect();
-    let fleet_median = if levels.is_empty() { 1.0 } else { core::features::quantile(&mut levels, 0.5) };
+    let fleet_median = if levels.is_empty() {
+        1.0
+    } else {
+        core::features::quantile(&mut levels, 0.5)
+    };
 
     let judge = |id: &MeterId, s: &HourlySeries, as_of: i64| -> (f64, bool, String) {
-        let ctx = Context { tz_offset_s, registry: registry.and_then(|r| r.get(id.as_str())) };
+        let ctx = Context {
+            tz_offset_s,
+            registry: registry.and_then(|r| r.get(id.as_str())),
+        };
         let model_verdict = || core::assess(id, s, as_of, model, &ctx);
         match method {
             Method::Model => {
                 let a = model_verdict();
-                (a.score, a.flagged, a.reasons.first().cloned().unwrap_or_default())
+                (
+                    a.score,
+                    a.flagged,
+                    a.reasons.first().cloned().unwrap_or_default(),
+                )
             }
             Method::Rule => {
                 let (sc, f) = official_rule(s, as_of, fleet_median);
-                (sc, f, if f { "official rule: ≥2× median, CV < 0.35 over 48 h".into() } else { String::new() })
+                (
+                    sc,
+                    f,
+                    if f {
+                        "official rule: ≥2× median, CV < 0.35 over 48 h".into()
+                    } else {
+                        String::new()
+                    },
+                )
             }
             Method::Either => {
                 let a = model_verdict();
                 let (sc, f) = official_rule(s, as_of, fleet_median);
-                (a.score.max(sc), a.flagged || f, a.reasons.first().cloned().unwrap_or_default())
+                (
+                    a.score.max(sc),
+                    a.flagged || f,
+                    a.reasons.first().cloned().unwrap_or_default(),
+                )
             }
         }
     };
@@ -255,16 +306,19 @@ pub fn evaluate(
         .filter_map(|(id, s)| {
             let label = labels.get(id.as_str())?;
             let (score, flagged, reason) = judge(id, s, s.end_hour());
-            let ttd_h = label.onset_hour().filter(|_| label.mining).and_then(|onset| {
-                let mut d = ttd_step_h;
-                while d <= ttd_horizon_h && onset + d <= s.end_hour() {
-                    if judge(id, s, onset + d).1 {
-                        return Some(d as f64);
+            let ttd_h = label
+                .onset_hour()
+                .filter(|_| label.mining)
+                .and_then(|onset| {
+                    let mut d = ttd_step_h;
+                    while d <= ttd_horizon_h && onset + d <= s.end_hour() {
+                        if judge(id, s, onset + d).1 {
+                            return Some(d as f64);
+                        }
+                        d += ttd_step_h;
                     }
-                    d += ttd_step_h;
-                }
-                None
-            });
+                    None
+                });
             Some(MeterOutcome {
                 meter_id: id.to_string(),
                 kind: label.kind.clone(),
@@ -278,27 +332,45 @@ pub fn evaluate(
         })
         .collect();
 
-    let business: HashMap<&str, bool> = labels.iter().map(|(k, l)| (k.as_str(), l.is_business())).collect();
+    let business: HashMap<&str, bool> = labels
+        .iter()
+        .map(|(k, l)| (k.as_str(), l.is_business()))
+        .collect();
     let segment = |name: &str, keep: &dyn Fn(&MeterOutcome) -> bool| {
         let ms: Vec<&MeterOutcome> = meters.iter().filter(|m| keep(m)).collect();
         segment_metrics(name, &ms, labels)
     };
     let segments = vec![
-        segment("homes", &|m| !business.get(m.meter_id.as_str()).copied().unwrap_or(false)),
-        segment("businesses", &|m| business.get(m.meter_id.as_str()).copied().unwrap_or(false)),
+        segment("homes", &|m| {
+            !business.get(m.meter_id.as_str()).copied().unwrap_or(false)
+        }),
+        segment("businesses", &|m| {
+            business.get(m.meter_id.as_str()).copied().unwrap_or(false)
+        }),
         segment("all", &|_| true),
     ];
-    Evaluation { segments, meters, ttd_step_h, ttd_horizon_h }
+    Evaluation {
+        segments,
+        meters,
+        ttd_step_h,
+        ttd_horizon_h,
+    }
 }
 
-fn segment_metrics(name: &str, ms: &[&MeterOutcome], labels: &HashMap<String, Label>) -> SegmentMetrics {
+fn segment_metrics(
+    name: &str,
+    ms: &[&MeterOutcome],
+    labels: &HashMap<String, Label>,
+) -> SegmentMetrics {
     let scores: Vec<(f64, bool)> = ms.iter().map(|m| (m.score, m.mining)).collect();
     let mining: Vec<&&MeterOutcome> = ms.iter().filter(|m| m.mining).collect();
     let clean: Vec<&&MeterOutcome> = ms.iter().filter(|m| !m.mining).collect();
     let share = |n: usize, d: usize| (d > 0).then(|| n as f64 / d as f64);
     let mut by_rigs = BTreeMap::new();
     for m in &mining {
-        let e = by_rigs.entry(labels.get(&m.meter_id).map_or("?", rig_bucket).to_string()).or_insert((0, 0));
+        let e = by_rigs
+            .entry(labels.get(&m.meter_id).map_or("?", rig_bucket).to_string())
+            .or_insert((0, 0));
         e.1 += 1;
         if m.flagged {
             e.0 += 1;
@@ -313,7 +385,10 @@ fn segment_metrics(name: &str, ms: &[&MeterOutcome], labels: &HashMap<String, La
         }
     }
     // Undetected miners count as never found: give them infinite delay for the quantiles.
-    let ttd: Vec<f64> = mining.iter().map(|m| m.ttd_h.unwrap_or(f64::INFINITY)).collect();
+    let ttd: Vec<f64> = mining
+        .iter()
+        .map(|m| m.ttd_h.unwrap_or(f64::INFINITY))
+        .collect();
     SegmentMetrics {
         segment: name.into(),
         n_meters: ms.len(),
@@ -340,7 +415,19 @@ pub fn render(e: &Evaluation) -> String {
     let mut s = String::new();
     s.push_str(&format!(
         "{:<11} {:>6} {:>6} {:>6} {:>7} {:>7} {:>9} {:>9} {:>7} {:>8} {:>8} {:>7} {:>7}\n",
-        "segment", "meters", "mining", "AUC", "recall", "FP rate", "R@0.1%FP", "R@1%FP", "MAP@100", "TTD med", "TTD p90", "≤24 h", "≤48 h"
+        "segment",
+        "meters",
+        "mining",
+        "AUC",
+        "recall",
+        "FP rate",
+        "R@0.1%FP",
+        "R@1%FP",
+        "MAP@100",
+        "TTD med",
+        "TTD p90",
+        "≤24 h",
+        "≤48 h"
     ));
     for m in &e.segments {
         s.push_str(&format!(
@@ -367,8 +454,20 @@ pub fn render(e: &Evaluation) -> String {
                 s.push_str(&format!("  {k:<16} {found:>4}/{total:<4}\n"));
             }
         }
-        let fp: Vec<_> = m.false_positives_by_kind.iter().filter(|(_, (n, _))| *n > 0).collect();
-        s.push_str(&format!("{}: false positives by kind: {}\n", m.segment, if fp.is_empty() { "none".to_string() } else { String::new() }));
+        let fp: Vec<_> = m
+            .false_positives_by_kind
+            .iter()
+            .filter(|(_, (n, _))| *n > 0)
+            .collect();
+        s.push_str(&format!(
+            "{}: false positives by kind: {}\n",
+            m.segment,
+            if fp.is_empty() {
+                "none".to_string()
+            } else {
+                String::new()
+            }
+        ));
         for (k, (n, total)) in fp {
             s.push_str(&format!("  {k:<16} {n:>4}/{total:<4}\n"));
         }
@@ -382,7 +481,10 @@ mod tests {
 
     #[test]
     fn auc_is_one_for_a_perfect_ranking_and_half_for_ties() {
-        assert_eq!(roc_auc(&[(0.9, true), (0.8, true), (0.1, false)]), Some(1.0));
+        assert_eq!(
+            roc_auc(&[(0.9, true), (0.8, true), (0.1, false)]),
+            Some(1.0)
+        );
         assert_eq!(roc_auc(&[(0.5, true), (0.5, false)]), Some(0.5));
         assert_eq!(roc_auc(&[(0.1, true), (0.9, false)]), Some(0.0));
         assert_eq!(roc_auc(&[(0.1, true)]), None);
@@ -391,7 +493,10 @@ mod tests {
     #[test]
     fn auc_matches_a_hand_count() {
         // Positives 0.8, 0.4; negatives 0.6, 0.2: pairs won 3 of 4.
-        assert_eq!(roc_auc(&[(0.8, true), (0.4, true), (0.6, false), (0.2, false)]), Some(0.75));
+        assert_eq!(
+            roc_auc(&[(0.8, true), (0.4, true), (0.6, false), (0.2, false)]),
+            Some(0.75)
+        );
     }
 
     #[test]
@@ -423,11 +528,23 @@ mod tests {
 
     #[test]
     fn the_official_rule_flags_a_flat_high_load_and_not_a_home() {
-        let flat = HourlySeries { start_hour: 0, kw: vec![3.0; 200], resolution_min: 60 };
+        let flat = HourlySeries {
+            start_hour: 0,
+            kw: vec![3.0; 200],
+            resolution_min: 60,
+        };
         assert!(official_rule(&flat, 200, 0.5).1);
         let home = HourlySeries {
             start_hour: 0,
-            kw: (0..200).map(|h| if h % 24 >= 17 && h % 24 <= 21 { 3.0 } else { 0.3 }).collect(),
+            kw: (0..200)
+                .map(|h| {
+                    if h % 24 >= 17 && h % 24 <= 21 {
+                        3.0
+                    } else {
+                        0.3
+                    }
+                })
+                .collect(),
             resolution_min: 60,
         };
         assert!(!official_rule(&home, 200, 0.5).1);

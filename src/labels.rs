@@ -44,7 +44,10 @@ impl Label {
         }
         let t = chrono::DateTime::parse_from_rfc3339(s)
             .map(|d| d.timestamp())
-            .or_else(|_| chrono::NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M:%S").map(|d| d.and_utc().timestamp()))
+            .or_else(|_| {
+                chrono::NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M:%S")
+                    .map(|d| d.and_utc().timestamp())
+            })
             .ok()?;
         Some(t.div_euclid(3600))
     }
@@ -53,7 +56,10 @@ impl Label {
     pub fn is_business(&self) -> bool {
         let k = self.kind.to_ascii_lowercase();
         let c = self.class.to_ascii_lowercase();
-        (c != "residential" && !c.is_empty()) || k.contains("business") || k.contains("shophouse") || k.contains("farm")
+        (c != "residential" && !c.is_empty())
+            || k.contains("business")
+            || k.contains("shophouse")
+            || k.contains("farm")
     }
 }
 
@@ -70,8 +76,13 @@ pub struct LabelError {
 }
 
 /// Parses a labels CSV into a map by meter id.
-pub fn parse_labels(reader: impl std::io::Read, source: &str) -> Result<HashMap<String, Label>, LabelError> {
-    let mut rdr = csv::ReaderBuilder::new().trim(csv::Trim::All).from_reader(reader);
+pub fn parse_labels(
+    reader: impl std::io::Read,
+    source: &str,
+) -> Result<HashMap<String, Label>, LabelError> {
+    let mut rdr = csv::ReaderBuilder::new()
+        .trim(csv::Trim::All)
+        .from_reader(reader);
     let mut out = HashMap::new();
     for rec in rdr.deserialize::<Label>() {
         let label = rec.map_err(|e| LabelError {

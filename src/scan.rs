@@ -26,7 +26,11 @@ pub fn load_series(
 ) -> Result<(FleetSeries, IngestSummary), IngestError> {
     let mut fleet = Fleet::new();
     let summary = ingest::read_paths(paths, opts, &mut fleet, progress)?;
-    let series = fleet.meters().par_iter().map(|m| (m.id.clone(), m.builder.finish(m.unit))).collect();
+    let series = fleet
+        .meters()
+        .par_iter()
+        .map(|m| (m.id.clone(), m.builder.finish(m.unit)))
+        .collect();
     Ok((series, summary))
 }
 
@@ -43,7 +47,10 @@ pub fn assess_all(
         .par_iter()
         .map(|(id, s)| {
             let as_of = until_hour.map_or(s.end_hour(), |u| u.min(s.end_hour()));
-            let ctx = Context { tz_offset_s, registry: registry.and_then(|r| r.get(id.as_str())) };
+            let ctx = Context {
+                tz_offset_s,
+                registry: registry.and_then(|r| r.get(id.as_str())),
+            };
             core::assess(id, s, as_of, model, &ctx)
         })
         .collect()
@@ -82,7 +89,9 @@ pub const CSV_HEADER: [&str; 17] = [
 ];
 
 fn rfc3339(hour: i64) -> String {
-    hour_to_datetime(hour).format("%Y-%m-%dT%H:%M:%SZ").to_string()
+    hour_to_datetime(hour)
+        .format("%Y-%m-%dT%H:%M:%SZ")
+        .to_string()
 }
 
 /// Writes ranked results as CSV (all of them, or only flagged ones).
@@ -135,7 +144,13 @@ pub fn render_table(ranked: &[Assessment], top: usize) -> String {
         s.push_str(&format!("No suspects among {} meters.\n", ranked.len()));
         return s;
     }
-    let id_w = flagged.iter().take(top).map(|a| a.meter_id.as_str().chars().count()).max().unwrap_or(5).clamp(5, 28);
+    let id_w = flagged
+        .iter()
+        .take(top)
+        .map(|a| a.meter_id.as_str().chars().count())
+        .max()
+        .unwrap_or(5)
+        .clamp(5, 28);
     s.push_str(&format!(
         "{:>4}  {:<id_w$}  {:>5}  {:>8}  {:>6}  {:>8}  {:<16}  {}\n",
         "rank", "meter", "score", "level kW", "rigs", "kWh/day", "since", "why"
@@ -146,7 +161,13 @@ pub fn render_table(ranked: &[Assessment], top: usize) -> String {
             id.pop();
             id.push('…');
         }
-        let since = if a.onset_found { hour_to_datetime(a.since_hour).format("%Y-%m-%d %H:00").to_string() } else { "before window".into() };
+        let since = if a.onset_found {
+            hour_to_datetime(a.since_hour)
+                .format("%Y-%m-%d %H:00")
+                .to_string()
+        } else {
+            "before window".into()
+        };
         s.push_str(&format!(
             "{:>4}  {:<id_w$}  {:>5.2}  {:>8.1}  {:>6.1}  {:>8.0}  {:<16}  {}\n",
             i + 1,
@@ -156,7 +177,13 @@ pub fn render_table(ranked: &[Assessment], top: usize) -> String {
             a.est_rigs,
             a.excess_kwh_per_day,
             since,
-            a.reasons.iter().skip(1).take(2).cloned().collect::<Vec<_>>().join("; ")
+            a.reasons
+                .iter()
+                .skip(1)
+                .take(2)
+                .cloned()
+                .collect::<Vec<_>>()
+                .join("; ")
         ));
     }
     if flagged.len() > top {

@@ -69,7 +69,11 @@ pub fn explained_by_registry(label: &Label) -> bool {
 
 /// Measures every meter at its sample moments. Unlabelled meters count as clean; meters
 /// the registry explains are left out (see [`explained_by_registry`]).
-pub fn samples(series: &[(MeterId, HourlySeries)], labels: &HashMap<String, Label>, tz_offset_s: i32) -> Vec<Sample> {
+pub fn samples(
+    series: &[(MeterId, HourlySeries)],
+    labels: &HashMap<String, Label>,
+    tz_offset_s: i32,
+) -> Vec<Sample> {
     series
         .par_iter()
         .filter(|(id, _)| !labels.get(id.as_str()).is_some_and(explained_by_registry))
@@ -77,7 +81,9 @@ pub fn samples(series: &[(MeterId, HourlySeries)], labels: &HashMap<String, Labe
             let label = labels.get(id.as_str());
             sample_moments(s, label)
                 .into_iter()
-                .filter_map(|(t, mining)| features::measure(s, t, tz_offset_s).map(|measured| Sample { measured, mining }))
+                .filter_map(|(t, mining)| {
+                    features::measure(s, t, tz_offset_s).map(|measured| Sample { measured, mining })
+                })
                 .collect::<Vec<_>>()
         })
         .collect()
@@ -104,7 +110,11 @@ mod tests {
     fn a_miner_is_clean_before_onset_and_mining_after() {
         // 60 days from 2024-01-01; onset on day 30.
         let start = 1_704_067_200 / 3600;
-        let s = HourlySeries { start_hour: start, kw: vec![1.0; 60 * 24], resolution_min: 60 };
+        let s = HourlySeries {
+            start_hour: start,
+            kw: vec![1.0; 60 * 24],
+            resolution_min: 60,
+        };
         let l = label(true, Some("2024-01-31T00:00:00Z"));
         let onset = l.onset_hour().unwrap();
         let m = sample_moments(&s, Some(&l));
@@ -115,7 +125,11 @@ mod tests {
 
     #[test]
     fn a_clean_meter_is_sampled_weekly_and_at_the_end() {
-        let s = HourlySeries { start_hour: 0, kw: vec![1.0; 30 * 24], resolution_min: 60 };
+        let s = HourlySeries {
+            start_hour: 0,
+            kw: vec![1.0; 30 * 24],
+            resolution_min: 60,
+        };
         let m = sample_moments(&s, None);
         assert_eq!(m.last(), Some(&(30 * 24, false)));
         assert_eq!(m.len(), 5);

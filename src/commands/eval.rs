@@ -46,7 +46,11 @@ pub struct EvalArgs {
 
 /// Runs `flatline eval`.
 pub fn run(args: EvalArgs) -> anyhow::Result<Outcome> {
-    let until = args.until.as_deref().map(common::parse_timestamp_arg).transpose()?;
+    let until = args
+        .until
+        .as_deref()
+        .map(common::parse_timestamp_arg)
+        .transpose()?;
     let read_opts = args.read.read_options(until)?;
     let model = load_model(args.model.as_ref())?;
     let registry = load_registry(args.registry.as_ref())?;
@@ -55,19 +59,17 @@ pub fn run(args: EvalArgs) -> anyhow::Result<Outcome> {
     if summary.n_bad() > 0 {
         eprint!("{}", summary.render());
     }
-    let e = evaluate::evaluate(
-        &series,
-        &labels,
-        &model,
-        args.method,
-        read_opts.tz_offset_s,
-        registry.as_ref(),
-        args.ttd_step_hours.max(1),
-        args.ttd_horizon_hours,
-    );
+    let settings = evaluate::EvalSettings {
+        method: args.method,
+        tz_offset_s: read_opts.tz_offset_s,
+        ttd_step_h: args.ttd_step_hours.max(1),
+        ttd_horizon_h: args.ttd_horizon_hours,
+    };
+    let e = evaluate::evaluate(&series, &labels, &model, registry.as_ref(), settings);
     print!("{}", evaluate::render(&e));
     if let Some(p) = &args.json {
-        let f = std::fs::File::create(p).with_context(|| format!("cannot write {}", p.display()))?;
+        let f =
+            std::fs::File::create(p).with_context(|| format!("cannot write {}", p.display()))?;
         serde_json::to_writer_pretty(std::io::BufWriter::new(f), &e)?;
     }
     Ok(Outcome::Clean)

@@ -63,18 +63,24 @@ pub fn load_model(path: Option<&PathBuf>) -> anyhow::Result<std::borrow::Cow<'st
 /// Loads `--registry`, if given.
 pub fn load_registry(path: Option<&PathBuf>) -> anyhow::Result<Option<Registry>> {
     let Some(p) = path else { return Ok(None) };
-    let f = std::fs::File::open(p).with_context(|| format!("cannot open registry {}", p.display()))?;
+    let f =
+        std::fs::File::open(p).with_context(|| format!("cannot open registry {}", p.display()))?;
     Ok(Some(registry::parse_registry(f, &p.display().to_string())?))
 }
 
 /// Runs `flatline scan`.
 pub fn run(args: ScanArgs) -> anyhow::Result<Outcome> {
-    let until = args.until.as_deref().map(common::parse_timestamp_arg).transpose()?;
+    let until = args
+        .until
+        .as_deref()
+        .map(common::parse_timestamp_arg)
+        .transpose()?;
     let read_opts = args.read.read_options(until)?;
     let model = load_model(args.model.as_ref())?;
     let registry = load_registry(args.registry.as_ref())?;
 
-    let progress = (!args.quiet && std::io::stderr().is_terminal()).then(|| bytes_progress(&args.paths));
+    let progress =
+        (!args.quiet && std::io::stderr().is_terminal()).then(|| bytes_progress(&args.paths));
     let (series, summary) = scan::load_series(&args.paths, &read_opts, progress.as_ref())?;
     if let Some(p) = &progress {
         p.finish_and_clear();
@@ -90,20 +96,36 @@ pub fn run(args: ScanArgs) -> anyhow::Result<Outcome> {
         );
     }
 
-    let mut assessments = scan::assess_all(&series, until.map(|t| t.div_euclid(3600)), &model, read_opts.tz_offset_s, registry.as_ref());
+    let mut assessments = scan::assess_all(
+        &series,
+        until.map(|t| t.div_euclid(3600)),
+        &model,
+        read_opts.tz_offset_s,
+        registry.as_ref(),
+    );
     scan::rank(&mut assessments);
 
     if let Some(out) = &args.out {
-        let f = std::fs::File::create(out).with_context(|| format!("cannot write {}", out.display()))?;
+        let f = std::fs::File::create(out)
+            .with_context(|| format!("cannot write {}", out.display()))?;
         let w = std::io::BufWriter::new(f);
         if args.json {
-            scan::write_ndjson(w, &assessments, args.all).with_context(|| format!("writing {}", out.display()))?;
+            scan::write_ndjson(w, &assessments, args.all)
+                .with_context(|| format!("writing {}", out.display()))?;
         } else {
-            scan::write_csv(w, &assessments, args.all).with_context(|| format!("writing {}", out.display()))?;
+            scan::write_csv(w, &assessments, args.all)
+                .with_context(|| format!("writing {}", out.display()))?;
         }
     }
     if let Some(dir) = &args.report_dir {
-        super::report::write_scan_reports(dir, &series, &assessments, &model, registry.as_ref(), read_opts.tz_offset_s)?;
+        super::report::write_scan_reports(
+            dir,
+            &series,
+            &assessments,
+            &model,
+            registry.as_ref(),
+            read_opts.tz_offset_s,
+        )?;
         if !args.quiet {
             eprintln!("reports: {}", dir.join("index.html").display());
         }
@@ -111,15 +133,21 @@ pub fn run(args: ScanArgs) -> anyhow::Result<Outcome> {
     if !args.quiet {
         print!("{}", scan::render_table(&assessments, args.top));
     }
-    Ok(if assessments.iter().any(|a| a.flagged) { Outcome::Found } else { Outcome::Clean })
+    Ok(if assessments.iter().any(|a| a.flagged) {
+        Outcome::Found
+    } else {
+        Outcome::Clean
+    })
 }
 
 /// A progress bar over the input size (compressed bytes for .gz files).
 pub fn bytes_progress(paths: &[PathBuf]) -> indicatif::ProgressBar {
     let bar = indicatif::ProgressBar::new(crate::ingest::total_input_bytes(paths));
     bar.set_style(
-        indicatif::ProgressStyle::with_template("{spinner} reading {bytes}/{total_bytes} {wide_bar} {eta}")
-            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        indicatif::ProgressStyle::with_template(
+            "{spinner} reading {bytes}/{total_bytes} {wide_bar} {eta}",
+        )
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
     );
     bar
 }

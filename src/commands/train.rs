@@ -27,7 +27,7 @@ pub struct TrainArgs {
     #[arg(long, default_value_t = 42)]
     pub seed: u64,
     /// Detector clusters.
-    #[arg(long, default_value_t = 24)]
+    #[arg(long, default_value_t = 40)]
     pub clusters: usize,
     /// Peer (comparable-meter) clusters.
     #[arg(long, default_value_t = 6)]
@@ -43,7 +43,8 @@ pub struct TrainArgs {
 pub fn read_labels(paths: &[PathBuf]) -> anyhow::Result<HashMap<String, Label>> {
     let mut all = HashMap::new();
     for p in paths {
-        let f = std::fs::File::open(p).with_context(|| format!("cannot open labels {}", p.display()))?;
+        let f = std::fs::File::open(p)
+            .with_context(|| format!("cannot open labels {}", p.display()))?;
         all.extend(labels::parse_labels(f, &p.display().to_string())?);
     }
     Ok(all)
@@ -68,7 +69,8 @@ pub fn run(args: TrainArgs) -> anyhow::Result<Outcome> {
         n_meters: series.len(),
     };
     let model = Model::fit(&samples, &params)?;
-    std::fs::write(&args.model_out, model.to_json() + "\n").with_context(|| format!("cannot write {}", args.model_out.display()))?;
+    std::fs::write(&args.model_out, model.to_json() + "\n")
+        .with_context(|| format!("cannot write {}", args.model_out.display()))?;
     let t = &model.training;
     eprintln!(
         "trained on {} meters, {} samples ({} mining): {} clusters ({} mining), threshold {:.3}; on training samples recall {:.3}, false positives {:.4}",

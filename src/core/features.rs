@@ -59,7 +59,13 @@ pub const LEVEL_VS_PEERS: usize = 11;
 
 /// Names of the shape features that place a meter among comparable meters (scale-free,
 /// measured on the baseline so a miner is compared with what it was before).
-pub const PEER_FEATURE_NAMES: [&str; 5] = ["base_ratio", "load_factor", "night_day", "daily_shape", "weekly_shape"];
+pub const PEER_FEATURE_NAMES: [&str; 5] = [
+    "base_ratio",
+    "load_factor",
+    "night_day",
+    "daily_shape",
+    "weekly_shape",
+];
 
 /// Load-shape statistics of one stretch of hours.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -145,7 +151,11 @@ pub fn measure(series: &HourlySeries, as_of_hour: i64, tz_offset_s: i32) -> Opti
         }
         None => (recent, &w[recent..]),
     };
-    let base_start = if onset.is_some() { start } else { start + recent as i64 };
+    let base_start = if onset.is_some() {
+        start
+    } else {
+        start + recent as i64
+    };
     let episode = shape(start + ep_from as i64, &w[ep_from..], tz_h);
     let baseline = shape(base_start, base, tz_h);
     let mut values = [f64::NAN; N_FEATURES];
@@ -160,7 +170,14 @@ pub fn measure(series: &HourlySeries, as_of_hour: i64, tz_offset_s: i32) -> Opti
     values[8] = episode.uptime;
     values[9] = onset.map_or(0.0, |o| (1.0 + o.added_kw / (o.baseline_kw + 0.1)).log2());
     values[10] = onset.map_or(0.0, |o| o.flatness);
-    Some(Measured { window_start_hour: start, window_end_hour: start + w.len() as i64, onset, episode, baseline, values })
+    Some(Measured {
+        window_start_hour: start,
+        window_end_hour: start + w.len() as i64,
+        onset,
+        episode,
+        baseline,
+        values,
+    })
 }
 
 /// log10 of kW with a small offset so an empty meter is finite.
@@ -178,7 +195,11 @@ fn ratio(a: f64, b: f64) -> f64 {
 
 /// Shape statistics of `w` (hours from `start`), with local time shifted by `tz_h` hours.
 pub fn shape(start: i64, w: &[f32], tz_h: f64) -> Shape {
-    let mut vals: Vec<f64> = w.iter().filter(|v| v.is_finite()).map(|&v| v as f64).collect();
+    let mut vals: Vec<f64> = w
+        .iter()
+        .filter(|v| v.is_finite())
+        .map(|&v| v as f64)
+        .collect();
     let n = vals.len();
     if n == 0 {
         return Shape {
@@ -236,10 +257,19 @@ pub fn shape(start: i64, w: &[f32], tz_h: f64) -> Shape {
     // The mean profile by local hour of day. Rhythm features read its *robust* spread, so a
     // miner curtailed for a few peak hours (a notch in 3 of 24 hours) still reads as flat,
     // while a home's breakfast/evening pattern moves the quartiles.
-    let profile: Vec<f64> = (0..24).filter(|&h| hod_n[h] > 0).map(|h| hod_sum[h] / hod_n[h] as f64).collect();
+    let profile: Vec<f64> = (0..24)
+        .filter(|&h| hod_n[h] > 0)
+        .map(|h| hod_sum[h] / hod_n[h] as f64)
+        .collect();
     let night_day = if night.1 > 0 && day.1 > 0 && profile.len() >= 20 {
-        let mut nights: Vec<f64> = (0..6).filter(|&h| hod_n[h] > 0).map(|h| hod_sum[h] / hod_n[h] as f64).collect();
-        let mut days: Vec<f64> = (9..21).filter(|&h| hod_n[h] > 0).map(|h| hod_sum[h] / hod_n[h] as f64).collect();
+        let mut nights: Vec<f64> = (0..6)
+            .filter(|&h| hod_n[h] > 0)
+            .map(|h| hod_sum[h] / hod_n[h] as f64)
+            .collect();
+        let mut days: Vec<f64> = (9..21)
+            .filter(|&h| hod_n[h] > 0)
+            .map(|h| hod_sum[h] / hod_n[h] as f64)
+            .collect();
         let nm = quantile(&mut nights, 0.5);
         let dm = quantile(&mut days, 0.5);
         ((nm + 0.02) / (dm + 0.02)).log2().clamp(-4.0, 4.0)
@@ -249,14 +279,22 @@ pub fn shape(start: i64, w: &[f32], tz_h: f64) -> Shape {
     // Daily rhythm: interquartile range of the hour-of-day profile over its median.
     let daily_shape = if profile.len() >= 20 {
         let mut p = profile.clone();
-        let (q25, q50, q75) = (quantile(&mut p, 0.25), quantile(&mut p, 0.5), quantile(&mut p, 0.75));
+        let (q25, q50, q75) = (
+            quantile(&mut p, 0.25),
+            quantile(&mut p, 0.5),
+            quantile(&mut p, 0.75),
+        );
         ((q75 - q25) / (q50 + 0.02)).clamp(0.0, 3.0)
     } else {
         f64::NAN
     };
     // Weekly rhythm: share of the variance of daily means explained by the day of week,
     // over days with at least 20 valid hours; needs a full week.
-    let days: Vec<(i64, f64)> = daily.iter().filter(|d| d.2 >= 20).map(|d| (d.0, d.1 / d.2 as f64)).collect();
+    let days: Vec<(i64, f64)> = daily
+        .iter()
+        .filter(|d| d.2 >= 20)
+        .map(|d| (d.0, d.1 / d.2 as f64))
+        .collect();
     let weekly_shape = if days.len() >= 7 {
         let dm = days.iter().map(|d| d.1).sum::<f64>() / days.len() as f64;
         let dv = days.iter().map(|d| (d.1 - dm).powi(2)).sum::<f64>() / days.len() as f64;
@@ -269,7 +307,10 @@ pub fn shape(start: i64, w: &[f32], tz_h: f64) -> Shape {
                 s[wd] += m;
                 c[wd] += 1;
             }
-            let between = (0..7).filter(|&k| c[k] > 0).map(|k| c[k] as f64 * (s[k] / c[k] as f64 - dm).powi(2)).sum::<f64>()
+            let between = (0..7)
+                .filter(|&k| c[k] > 0)
+                .map(|k| c[k] as f64 * (s[k] / c[k] as f64 - dm).powi(2))
+                .sum::<f64>()
                 / days.len() as f64;
             // With one or two days per weekday the between share is inflated by noise;
             // subtract its expectation under no rhythm (6 / (n − 1)) and rescale.
@@ -363,7 +404,8 @@ fn find_onset(start: i64, w: &[f32]) -> Option<Onset> {
     for k in 0..n_blocks {
         for s in 0..SLOTS {
             before_med[k][s] = sorted_quantile(&sorted[s], 0.5);
-            before_iqr[k][s] = sorted_quantile(&sorted[s], 0.75) - sorted_quantile(&sorted[s], 0.25);
+            before_iqr[k][s] =
+                sorted_quantile(&sorted[s], 0.75) - sorted_quantile(&sorted[s], 0.25);
         }
         if block_val[k].is_finite() {
             insert_sorted(&mut sorted[slot_of(k)], block_val[k]);
@@ -382,8 +424,10 @@ fn find_onset(start: i64, w: &[f32]) -> Option<Onset> {
 
     let mut best: Option<(f64, usize, f64, f64)> = None; // (objective, k, size, flatness)
     for k in MIN_BEFORE_BLOCKS..=n_blocks - MIN_AFTER_BLOCKS {
-        let mut gains: Vec<f64> =
-            (0..SLOTS).filter(|&s| before_med[k][s].is_finite() && after_q[k][s].is_finite()).map(|s| after_q[k][s] - before_med[k][s]).collect();
+        let mut gains: Vec<f64> = (0..SLOTS)
+            .filter(|&s| before_med[k][s].is_finite() && after_q[k][s].is_finite())
+            .map(|s| after_q[k][s] - before_med[k][s])
+            .collect();
         if gains.len() < 3 {
             continue;
         }
@@ -395,10 +439,29 @@ fn find_onset(start: i64, w: &[f32]) -> Option<Onset> {
         // Significance: the step must stand out from how much the same slot's blocks
         // already wandered before it (a robust sigma from the interquartile range), or a
         // home's cold evening reads as an onset.
-        let mut noise: Vec<f64> = before_iqr[k].iter().copied().filter(|v| v.is_finite()).collect();
-        let sigma = if noise.is_empty() { f64::INFINITY } else { quantile(&mut noise, 0.5) / 1.349 };
-        let level: f64 = before_med[k].iter().copied().filter(|v| v.is_finite()).sum::<f64>() / SLOTS as f64;
+        let mut noise: Vec<f64> = before_iqr[k]
+            .iter()
+            .copied()
+            .filter(|v| v.is_finite())
+            .collect();
+        let sigma = if noise.is_empty() {
+            f64::INFINITY
+        } else {
+            quantile(&mut noise, 0.5) / 1.349
+        };
+        let level: f64 = before_med[k]
+            .iter()
+            .copied()
+            .filter(|v| v.is_finite())
+            .sum::<f64>()
+            / SLOTS as f64;
         if size < STEP_SIGMAS * sigma.max(0.02 + 0.02 * level) {
+            continue;
+        }
+        // The 20th percentile after k tolerates restarts and outages, but it would also
+        // tolerate an onset dated days too early; so the first block must itself be raised.
+        let first_up = block_val[k] - before_med[k][slot_of(k)];
+        if first_up.is_nan() || first_up < 0.5 * size {
             continue;
         }
         let mean_gain = gains.iter().sum::<f64>() / gains.len() as f64;
@@ -414,7 +477,11 @@ fn find_onset(start: i64, w: &[f32]) -> Option<Onset> {
     // A step must clear the baseline's own noise to count as an onset.
     let base_start = 0usize;
     let base_end = ((first_block + k as i64) * BLOCK_H - start).max(0) as usize;
-    let mut base: Vec<f64> = w[base_start..base_end].iter().filter(|v| v.is_finite()).map(|&v| v as f64).collect();
+    let mut base: Vec<f64> = w[base_start..base_end]
+        .iter()
+        .filter(|v| v.is_finite())
+        .map(|&v| v as f64)
+        .collect();
     if base.len() < 24 {
         return None;
     }
@@ -429,13 +496,22 @@ fn find_onset(start: i64, w: &[f32]) -> Option<Onset> {
     let mut hour = block_start.max(start);
     for h in (block_start - BLOCK_H).max(start)..block_start + BLOCK_H {
         let i = (h - start) as usize;
-        let run: Vec<f32> = w[i..(i + 6).min(w.len())].iter().copied().filter(|v| v.is_finite()).collect();
+        let run: Vec<f32> = w[i..(i + 6).min(w.len())]
+            .iter()
+            .copied()
+            .filter(|v| v.is_finite())
+            .collect();
         if run.len() >= 4 && run.iter().all(|&v| v as f64 >= threshold) {
             hour = h;
             break;
         }
     }
-    Some(Onset { hour, added_kw: size, flatness, baseline_kw })
+    Some(Onset {
+        hour,
+        added_kw: size,
+        flatness,
+        baseline_kw,
+    })
 }
 
 fn insert_sorted(v: &mut Vec<f64>, x: f64) {
@@ -472,7 +548,11 @@ mod tests {
     }
 
     fn series(n: i64, f: impl Fn(i64) -> f32) -> HourlySeries {
-        HourlySeries { start_hour: 480_000, kw: (0..n).map(|i| f(480_000 + i)).collect(), resolution_min: 30 }
+        HourlySeries {
+            start_hour: 480_000,
+            kw: (0..n).map(|i| f(480_000 + i)).collect(),
+            resolution_min: 30,
+        }
     }
 
     #[test]
@@ -487,7 +567,9 @@ mod tests {
     #[test]
     fn an_s9_switched_on_at_day_20_is_found_within_a_few_hours() {
         let on = 480_000 + 20 * 24 + 15;
-        let s = series(WINDOW_HOURS, |h| household(h) + if h >= on { 1.4 } else { 0.0 });
+        let s = series(WINDOW_HOURS, |h| {
+            household(h) + if h >= on { 1.4 } else { 0.0 }
+        });
         let m = measure(&s, s.end_hour(), 0).unwrap();
         let o = m.onset.expect("onset");
         assert!((o.hour - on).abs() <= 3, "onset {} vs {}", o.hour, on);
@@ -500,7 +582,12 @@ mod tests {
         let on = 480_000 + 15 * 24;
         let s = series(WINDOW_HOURS, |h| {
             let hod = h.rem_euclid(24);
-            household(h) + if h >= on && !(17..20).contains(&hod) { 6.5 } else { 0.0 }
+            household(h)
+                + if h >= on && !(17..20).contains(&hod) {
+                    6.5
+                } else {
+                    0.0
+                }
         });
         let m = measure(&s, s.end_hour(), 0).unwrap();
         let o = m.onset.expect("onset");
@@ -512,10 +599,19 @@ mod tests {
         let on = 480_000 + 20 * 24;
         let s = series(WINDOW_HOURS, |h| {
             let hod = h.rem_euclid(24);
-            household(h) + if h >= on && (16..23).contains(&hod) { 3.0 } else { 0.0 }
+            household(h)
+                + if h >= on && (16..23).contains(&hod) {
+                    3.0
+                } else {
+                    0.0
+                }
         });
         let m = measure(&s, s.end_hour(), 0).unwrap();
-        assert!(m.onset.is_none() || m.onset.unwrap().flatness < 0.2, "{:?}", m.onset);
+        assert!(
+            m.onset.is_none() || m.onset.unwrap().flatness < 0.2,
+            "{:?}",
+            m.onset
+        );
     }
 
     #[test]
@@ -531,12 +627,17 @@ mod tests {
         let m = measure(&s, on - 1, 0).unwrap();
         assert!(m.onset.is_none());
         assert_eq!(m.window_end_hour, on - 1);
-        assert_eq!(m.window_start_hour, s.start_hour, "the window is clipped to the series");
+        assert_eq!(
+            m.window_start_hour, s.start_hour,
+            "the window is clipped to the series"
+        );
     }
 
     #[test]
     fn quantile_interpolates() {
-        let check = |v: &[f64], q: f64, want: f64| assert!((quantile(&mut v.to_vec(), q) - want).abs() < 1e-12);
+        let check = |v: &[f64], q: f64, want: f64| {
+            assert!((quantile(&mut v.to_vec(), q) - want).abs() < 1e-12)
+        };
         check(&[3.0, 1.0, 2.0], 0.5, 2.0);
         check(&[1.0, 2.0], 0.5, 1.5);
         check(&[5.0], 0.9, 5.0);

@@ -36,10 +36,21 @@ pub struct Context<'a> {
 ///
 /// Pure and deterministic: the same series, hour, model and context always give the same
 /// assessment, which is how `scan` and `watch` agree.
-pub fn assess(meter: &MeterId, series: &HourlySeries, as_of_hour: i64, model: &Model, ctx: &Context) -> Assessment {
+pub fn assess(
+    meter: &MeterId,
+    series: &HourlySeries,
+    as_of_hour: i64,
+    model: &Model,
+    ctx: &Context,
+) -> Assessment {
     let Some(m) = features::measure(series, as_of_hour, ctx.tz_offset_s) else {
         let end = as_of_hour.min(series.end_hour());
-        let n_valid = series.window(end - WINDOW_HOURS, end).1.iter().filter(|v| v.is_finite()).count();
+        let n_valid = series
+            .window(end - WINDOW_HOURS, end)
+            .1
+            .iter()
+            .filter(|v| v.is_finite())
+            .count();
         return Assessment {
             meter_id: meter.clone(),
             score: 0.0,
@@ -69,23 +80,38 @@ pub fn assess(meter: &MeterId, series: &HourlySeries, as_of_hour: i64, model: &M
     let peer = &model.peers[scored.peer];
     // The unexplained flat load: the step when one was found; otherwise the floor above
     // what a quiet premises of the quietest peer group draws.
-    let quiet_floor = model.peers.iter().map(|p| p.median_floor_kw).fold(f64::INFINITY, f64::min).max(0.0);
+    let quiet_floor = model
+        .peers
+        .iter()
+        .map(|p| p.median_floor_kw)
+        .fold(f64::INFINITY, f64::min)
+        .max(0.0);
     let excess_kw = match m.onset {
         Some(o) => o.added_kw,
         None => (m.episode.floor_kw - quiet_floor).max(0.0),
     };
     let mut reasons = model.reasons(&m, &scored, excess_kw);
     let mut notes = Vec::new();
-    let mut status = if scored.flagged { Status::Suspect } else { Status::Clear };
+    let mut status = if scored.flagged {
+        Status::Suspect
+    } else {
+        Status::Clear
+    };
     let days = (m.window_end_hour - m.window_start_hour) / 24;
     if days < 14 {
         notes.push(format!("short history: {days} days"));
     }
     if m.episode.n_valid < 24 * 3 {
-        notes.push(format!("episode so far only {} hours long", m.episode.n_valid));
+        notes.push(format!(
+            "episode so far only {} hours long",
+            m.episode.n_valid
+        ));
     }
     if series.resolution_min > 60 {
-        notes.push(format!("{}-minute readings: daily shape not visible", series.resolution_min));
+        notes.push(format!(
+            "{}-minute readings: daily shape not visible",
+            series.resolution_min
+        ));
     }
     if let Some(entry) = ctx.registry {
         if entry.allowed {
@@ -93,12 +119,19 @@ pub fn assess(meter: &MeterId, series: &HourlySeries, as_of_hour: i64, model: &M
                 status = Status::Allowed;
             }
             notes.push("registered as allowed (licensed site)".into());
-        } else if entry.is_declared_flat_load() && entry.contracted_kw.is_none_or(|c| m.episode.mean_kw <= 1.1 * c) {
+        } else if entry.is_declared_flat_load()
+            && entry
+                .contracted_kw
+                .is_none_or(|c| m.episode.mean_kw <= 1.1 * c)
+        {
             if scored.flagged {
                 status = Status::Explained;
             }
             notes.push(match entry.contracted_kw {
-                Some(c) => format!("registered as {} within its contracted {c:.0} kW", entry.class),
+                Some(c) => format!(
+                    "registered as {} within its contracted {c:.0} kW",
+                    entry.class
+                ),
                 None => format!("registered as {}", entry.class),
             });
         } else if entry.is_residential() {
@@ -108,7 +141,10 @@ pub fn assess(meter: &MeterId, series: &HourlySeries, as_of_hour: i64, model: &M
         }
         if let Some(c) = entry.contracted_kw {
             if m.episode.mean_kw > 1.1 * c {
-                reasons.push(format!("draws {:.1} kW, above its contracted {c:.1} kW", m.episode.mean_kw));
+                reasons.push(format!(
+                    "draws {:.1} kW, above its contracted {c:.1} kW",
+                    m.episode.mean_kw
+                ));
             }
         }
     }
@@ -131,6 +167,10 @@ pub fn assess(meter: &MeterId, series: &HourlySeries, as_of_hour: i64, model: &M
         cluster: scored.cluster,
         reasons,
         notes,
-        features: features::FEATURE_NAMES.iter().zip(scored.values).map(|(n, v)| (n.to_string(), v)).collect(),
+        features: features::FEATURE_NAMES
+            .iter()
+            .zip(scored.values)
+            .map(|(n, v)| (n.to_string(), v))
+            .collect(),
     }
 }

@@ -23,7 +23,9 @@ use rand::SeedableRng;
 use rand_xoshiro::Xoshiro256Plus;
 use serde::{Deserialize, Serialize};
 
-use super::features::{self, Measured, FEATURE_NAMES, LEVEL_VS_PEERS, N_FEATURES, PEER_FEATURE_NAMES, WINDOW_HOURS};
+use super::features::{
+    self, Measured, FEATURE_NAMES, LEVEL_VS_PEERS, N_FEATURES, PEER_FEATURE_NAMES, WINDOW_HOURS,
+};
 use super::verdict::{hour_to_datetime, rigs_for_kw};
 
 /// Version of the saved model format; bump on any incompatible change.
@@ -86,7 +88,11 @@ impl Scaler {
         let mut std = vec![1.0; d];
         let weight = vec![1.0; d];
         for j in 0..d {
-            let v: Vec<f64> = rows.iter().map(|r| r[j]).filter(|x| x.is_finite()).collect();
+            let v: Vec<f64> = rows
+                .iter()
+                .map(|r| r[j])
+                .filter(|x| x.is_finite())
+                .collect();
             if v.is_empty() {
                 continue;
             }
@@ -102,7 +108,13 @@ impl Scaler {
     pub fn transform(&self, row: &[f64]) -> Vec<f64> {
         row.iter()
             .enumerate()
-            .map(|(j, &x)| if x.is_finite() { self.weight[j] * (x - self.mean[j]) / self.std[j] } else { 0.0 })
+            .map(|(j, &x)| {
+                if x.is_finite() {
+                    self.weight[j] * (x - self.mean[j]) / self.std[j]
+                } else {
+                    0.0
+                }
+            })
             .collect()
     }
 }
@@ -233,7 +245,14 @@ pub struct TrainParams {
 
 impl Default for TrainParams {
     fn default() -> Self {
-        TrainParams { n_peer_clusters: 6, n_clusters: 24, seed: 42, target_fpr: 0.002, command: String::new(), n_meters: 0 }
+        TrainParams {
+            n_peer_clusters: 6,
+            n_clusters: 40,
+            seed: 42,
+            target_fpr: 0.002,
+            command: String::new(),
+            n_meters: 0,
+        }
     }
 }
 
@@ -268,7 +287,8 @@ impl Model {
     pub fn embedded() -> &'static Model {
         static MODEL: std::sync::OnceLock<Model> = std::sync::OnceLock::new();
         MODEL.get_or_init(|| {
-            Model::from_json(EMBEDDED_MODEL, "embedded default model").expect("the embedded default model is checked by a test")
+            Model::from_json(EMBEDDED_MODEL, "embedded default model")
+                .expect("the embedded default model is checked by a test")
         })
     }
 
@@ -279,13 +299,20 @@ impl Model {
         struct Head {
             format_version: u32,
         }
-        let head: Head =
-            serde_json::from_str(text).map_err(|e| ModelError::Parse { source_name: source_name.into(), detail: e.to_string() })?;
+        let head: Head = serde_json::from_str(text).map_err(|e| ModelError::Parse {
+            source_name: source_name.into(),
+            detail: e.to_string(),
+        })?;
         if head.format_version != FORMAT_VERSION {
-            return Err(ModelError::Version { source_name: source_name.into(), found: head.format_version });
+            return Err(ModelError::Version {
+                source_name: source_name.into(),
+                found: head.format_version,
+            });
         }
-        let model: Model =
-            serde_json::from_str(text).map_err(|e| ModelError::Parse { source_name: source_name.into(), detail: e.to_string() })?;
+        let model: Model = serde_json::from_str(text).map_err(|e| ModelError::Parse {
+            source_name: source_name.into(),
+            detail: e.to_string(),
+        })?;
         model.check(source_name)?;
         Ok(model)
     }
@@ -293,7 +320,10 @@ impl Model {
     /// Loads and checks a model file.
     pub fn load(path: &std::path::Path) -> Result<Model, ModelError> {
         let name = path.display().to_string();
-        let text = std::fs::read_to_string(path).map_err(|e| ModelError::Parse { source_name: name.clone(), detail: e.to_string() })?;
+        let text = std::fs::read_to_string(path).map_err(|e| ModelError::Parse {
+            source_name: name.clone(),
+            detail: e.to_string(),
+        })?;
         Model::from_json(&text, &name)
     }
 
@@ -308,20 +338,36 @@ impl Model {
         if self.feature_names != expected || self.peer_feature_names != expected_peer {
             return Err(ModelError::Features {
                 source_name: source_name.into(),
-                found: [self.feature_names.join(", "), self.peer_feature_names.join(", ")].join(" | "),
+                found: [
+                    self.feature_names.join(", "),
+                    self.peer_feature_names.join(", "),
+                ]
+                .join(" | "),
                 expected: [expected.join(", "), expected_peer.join(", ")].join(" | "),
             });
         }
-        let bad = |detail: String| ModelError::Inconsistent { source_name: source_name.into(), detail };
+        let bad = |detail: String| ModelError::Inconsistent {
+            source_name: source_name.into(),
+            detail,
+        };
         if self.window_hours != WINDOW_HOURS {
-            return Err(bad(format!("window of {} h, this flatline analyses {} h", self.window_hours, WINDOW_HOURS)));
+            return Err(bad(format!(
+                "window of {} h, this flatline analyses {} h",
+                self.window_hours, WINDOW_HOURS
+            )));
         }
         let c = self.kmeans.centroids();
-        if c.ncols() != N_FEATURES || c.nrows() != self.clusters.len() || self.scaler.mean.len() != N_FEATURES {
+        if c.ncols() != N_FEATURES
+            || c.nrows() != self.clusters.len()
+            || self.scaler.mean.len() != N_FEATURES
+        {
             return Err(bad("detector dimensions do not match its features".into()));
         }
         let p = self.peer_kmeans.centroids();
-        if p.ncols() != PEER_FEATURE_NAMES.len() || p.nrows() != self.peers.len() || self.peer_scaler.mean.len() != p.ncols() {
+        if p.ncols() != PEER_FEATURE_NAMES.len()
+            || p.nrows() != self.peers.len()
+            || self.peer_scaler.mean.len() != p.ncols()
+        {
             return Err(bad("peer dimensions do not match its features".into()));
         }
         if !self.clusters.iter().any(|c| c.mining) || !self.clusters.iter().any(|c| !c.mining) {
@@ -343,20 +389,58 @@ impl Model {
 
         // 1. Peers: cluster the clean samples' baseline shapes.
         let peer_rows: Vec<Vec<f64>> = samples.iter().map(|s| peer_vector(&s.measured)).collect();
-        let clean_peer_rows: Vec<Vec<f64>> = samples.iter().zip(&peer_rows).filter(|(s, _)| !s.mining).map(|(_, r)| r.clone()).collect();
+        let clean_peer_rows: Vec<Vec<f64>> = samples
+            .iter()
+            .zip(&peer_rows)
+            .filter(|(s, _)| !s.mining)
+            .map(|(_, r)| r.clone())
+            .collect();
         let peer_scaler = Scaler::fit(&clean_peer_rows);
-        let z: Vec<Vec<f64>> = clean_peer_rows.iter().map(|r| peer_scaler.transform(r)).collect();
+        let z: Vec<Vec<f64>> = clean_peer_rows
+            .iter()
+            .map(|r| peer_scaler.transform(r))
+            .collect();
         let peer_kmeans = fit_kmeans(&z, params.n_peer_clusters, params.seed)?;
         let mut peers = Vec::new();
-        let clean_assign: Vec<usize> = z.iter().map(|r| nearest(peer_kmeans.centroids(), r).0).collect();
-        let clean_measured: Vec<&Measured> = samples.iter().filter(|s| !s.mining).map(|s| &s.measured).collect();
+        let clean_assign: Vec<usize> = z
+            .iter()
+            .map(|r| nearest(peer_kmeans.centroids(), r).0)
+            .collect();
+        let clean_measured: Vec<&Measured> = samples
+            .iter()
+            .filter(|s| !s.mining)
+            .map(|s| &s.measured)
+            .collect();
         for g in 0..params.n_peer_clusters {
-            let members: Vec<&Measured> = clean_measured.iter().zip(&clean_assign).filter(|(_, &a)| a == g).map(|(m, _)| *m).collect();
-            let mut levels: Vec<f64> = members.iter().map(|m| features::log_kw(m.baseline.mean_kw)).collect();
+            let members: Vec<&Measured> = clean_measured
+                .iter()
+                .zip(&clean_assign)
+                .filter(|(_, &a)| a == g)
+                .map(|(m, _)| *m)
+                .collect();
+            let mut levels: Vec<f64> = members
+                .iter()
+                .map(|m| features::log_kw(m.baseline.mean_kw))
+                .collect();
             let mut floors: Vec<f64> = members.iter().map(|m| m.baseline.floor_kw).collect();
-            let (median, spread) = if levels.is_empty() { (0.0, 0.5) } else { median_mad(&mut levels) };
-            let median_floor = if floors.is_empty() { 0.0 } else { features::quantile(&mut floors, 0.5) };
-            let centroid: Vec<f64> = peer_kmeans.centroids().row(g).iter().zip(&peer_scaler.mean).zip(&peer_scaler.std).map(|((z, m), s)| z * s + m).collect();
+            let (median, spread) = if levels.is_empty() {
+                (0.0, 0.5)
+            } else {
+                median_mad(&mut levels)
+            };
+            let median_floor = if floors.is_empty() {
+                0.0
+            } else {
+                features::quantile(&mut floors, 0.5)
+            };
+            let centroid: Vec<f64> = peer_kmeans
+                .centroids()
+                .row(g)
+                .iter()
+                .zip(&peer_scaler.mean)
+                .zip(&peer_scaler.std)
+                .map(|((z, m), s)| z * s + m)
+                .collect();
             peers.push(PeerGroup {
                 name: peer_name(&centroid, 10f64.powf(median) - 0.05),
                 median_log_level: median,
@@ -365,6 +449,17 @@ impl Model {
                 median_floor_kw: median_floor,
                 n_members: members.len(),
             });
+        }
+
+        // Two groups can earn the same words; number the repeats so a reader can tell them apart.
+        for i in 0..peers.len() {
+            let n_before = peers[..i]
+                .iter()
+                .filter(|p| p.name == peers[i].name)
+                .count();
+            if n_before > 0 {
+                peers[i].name = format!("{} {}", peers[i].name, n_before + 1);
+            }
         }
 
         // 2. Detector: complete level_vs_peers, standardise, cluster, label the clusters.
@@ -376,20 +471,34 @@ impl Model {
             peer_scaler,
             peer_kmeans,
             peers,
-            scaler: Scaler { mean: vec![0.0; N_FEATURES], std: vec![1.0; N_FEATURES], weight: vec![1.0; N_FEATURES] },
+            scaler: Scaler {
+                mean: vec![0.0; N_FEATURES],
+                std: vec![1.0; N_FEATURES],
+                weight: vec![1.0; N_FEATURES],
+            },
             kmeans: fit_kmeans(&[vec![0.0; N_FEATURES], vec![1.0; N_FEATURES]], 2, 0)?,
             clusters: Vec::new(),
             calibration: Calibration { a: 1.0, b: 0.0 },
             threshold: 0.5,
             training: TrainingSummary::default(),
         };
-        let rows: Vec<Vec<f64>> = samples.iter().map(|s| partial.complete(&s.measured).1.to_vec()).collect();
+        let rows: Vec<Vec<f64>> = samples
+            .iter()
+            .map(|s| partial.complete(&s.measured).1.to_vec())
+            .collect();
         partial.scaler = Scaler::fit(&rows);
         partial.scaler.weight = fisher_weights(&rows, &partial.scaler, samples);
         let z: Vec<Vec<f64>> = rows.iter().map(|r| partial.scaler.transform(r)).collect();
         partial.kmeans = fit_kmeans(&z, params.n_clusters, params.seed.wrapping_add(1))?;
         let assign = partial.kmeans.predict(&to_array(&z));
-        let mut clusters = vec![ClusterInfo { n_clean: 0, n_mining: 0, mining: false }; params.n_clusters];
+        let mut clusters = vec![
+            ClusterInfo {
+                n_clean: 0,
+                n_mining: 0,
+                mining: false
+            };
+            params.n_clusters
+        ];
         for (s, &c) in samples.iter().zip(assign.iter()) {
             if s.mining {
                 clusters[c].n_mining += 1;
@@ -401,7 +510,9 @@ impl Model {
             c.mining = c.n_mining > c.n_clean;
         }
         if !clusters.iter().any(|c| c.mining) {
-            return Err(ModelError::Fit("no cluster is mostly mining: the features do not separate the labels".into()));
+            return Err(ModelError::Fit(
+                "no cluster is mostly mining: the features do not separate the labels".into(),
+            ));
         }
         partial.clusters = clusters;
 
@@ -410,15 +521,27 @@ impl Model {
         let labels: Vec<bool> = samples.iter().map(|s| s.mining).collect();
         partial.calibration = platt(&raw, &labels);
         let scores: Vec<f64> = raw.iter().map(|&r| partial.calibration.apply(r)).collect();
-        let mut clean_scores: Vec<f64> = scores.iter().zip(&labels).filter(|(_, &m)| !m).map(|(&s, _)| s).collect();
+        let mut clean_scores: Vec<f64> = scores
+            .iter()
+            .zip(&labels)
+            .filter(|(_, &m)| !m)
+            .map(|(&s, _)| s)
+            .collect();
         clean_scores.sort_by(|a, b| b.total_cmp(a));
         // The threshold sits just above the clean score ranked at the target rate, and
         // never below 0.5 (a flag should mean "more likely mining than not").
-        let k = ((params.target_fpr * clean_scores.len() as f64).floor() as usize).min(clean_scores.len() - 1);
+        let k = ((params.target_fpr * clean_scores.len() as f64).floor() as usize)
+            .min(clean_scores.len() - 1);
         partial.threshold = (clean_scores[k] + 1e-9).max(0.5);
         let flagged = |s: f64| s >= partial.threshold;
-        let train_fpr = clean_scores.iter().filter(|&&s| flagged(s)).count() as f64 / clean_scores.len() as f64;
-        let train_recall = scores.iter().zip(&labels).filter(|(&s, &m)| m && flagged(s)).count() as f64 / n_mining as f64;
+        let train_fpr =
+            clean_scores.iter().filter(|&&s| flagged(s)).count() as f64 / clean_scores.len() as f64;
+        let train_recall = scores
+            .iter()
+            .zip(&labels)
+            .filter(|(&s, &m)| m && flagged(s))
+            .count() as f64
+            / n_mining as f64;
         partial.training = TrainingSummary {
             command: params.command.clone(),
             n_meters: params.n_meters,
@@ -439,7 +562,8 @@ impl Model {
         let (peer, _) = nearest(self.peer_kmeans.centroids(), &pz);
         let g = &self.peers[peer];
         let mut values = m.values;
-        values[LEVEL_VS_PEERS] = ((values[0] - g.median_log_level) / g.spread_log_level).clamp(-10.0, 10.0);
+        values[LEVEL_VS_PEERS] =
+            ((values[0] - g.median_log_level) / g.spread_log_level).clamp(-10.0, 10.0);
         (peer, values)
     }
 
@@ -478,7 +602,14 @@ impl Model {
         for j in 0..N_FEATURES {
             pull[j] = (z[j] - c[[clean.0, j]]).powi(2) - (z[j] - c[[mine.0, j]]).powi(2);
         }
-        Scored { score, flagged: score >= self.threshold, cluster, peer, values, pull }
+        Scored {
+            score,
+            flagged: score >= self.threshold,
+            cluster,
+            peer,
+            values,
+            pull,
+        }
     }
 
     /// Plain-language reasons for a scored measurement, strongest first.
@@ -489,13 +620,25 @@ impl Model {
         // Half the interquartile range, as "±" around the median.
         let spread_pct = (ep.variability * 50.0).round();
         let since = match m.onset {
-            Some(o) => format!("since {}", hour_to_datetime(o.hour).format("%-d %b %Y %H:00 UTC")),
-            None => format!("throughout the {} days analysed", (m.window_end_hour - m.window_start_hour) / 24),
+            Some(o) => format!(
+                "since {}",
+                hour_to_datetime(o.hour).format("%-d %b %Y %H:00 UTC")
+            ),
+            None => format!(
+                "throughout the {} days analysed",
+                (m.window_end_hour - m.window_start_hour) / 24
+            ),
         };
         if s.flagged {
-            out.push(format!("flat {:.1} kW day and night {since} (±{spread_pct:.0}%)", ep.mean_kw));
+            out.push(format!(
+                "flat {:.1} kW day and night {since} (±{spread_pct:.0}%)",
+                ep.mean_kw
+            ));
         } else {
-            out.push(format!("averages {:.1} kW {since} (±{spread_pct:.0}% hour to hour)", ep.mean_kw));
+            out.push(format!(
+                "averages {:.1} kW {since} (±{spread_pct:.0}% hour to hour)",
+                ep.mean_kw
+            ));
         }
         let mut order: Vec<usize> = (0..N_FEATURES).collect();
         order.sort_by(|&a, &b| s.pull[b].total_cmp(&s.pull[a]));
@@ -511,18 +654,38 @@ impl Model {
                     if ratio >= 1.0 {
                         format!("{ratio:.1}× the typical level of comparable {}", peer.name)
                     } else {
-                        format!("{:.0}% of the typical level of comparable {}", ratio * 100.0, peer.name)
+                        format!(
+                            "{:.0}% of the typical level of comparable {}",
+                            ratio * 100.0,
+                            peer.name
+                        )
                     }
                 }
-                "log_floor" | "base_ratio" => format!(
-                    "never drops below {:.1} kW ({:.0}% of its average)",
-                    ep.floor_kw,
-                    100.0 * ep.floor_kw / ep.mean_kw.max(1e-9)
+                "log_floor" | "base_ratio" => {
+                    let share = ep.floor_kw / ep.mean_kw.max(1e-9);
+                    if share < 0.995 {
+                        format!(
+                            "at or above {:.1} kW in 80% of hours ({:.0}% of its average)",
+                            ep.floor_kw,
+                            100.0 * share
+                        )
+                    } else {
+                        format!("at or above {:.1} kW in 80% of hours: its average is pulled down only by short breaks", ep.floor_kw)
+                    }
+                }
+                "load_factor" => format!(
+                    "load factor {:.2} (homes are near 0.3, mining rigs near 1)",
+                    ep.mean_kw / ep.peak_kw.max(1e-9)
                 ),
-                "load_factor" => format!("load factor {:.2} (homes are near 0.3, mining rigs near 1)", ep.mean_kw / ep.peak_kw.max(1e-9)),
-                "variability" => format!("half of all hours within ±{:.0}% of the median", ep.variability * 50.0),
+                "variability" => format!(
+                    "half of all hours within ±{:.0}% of the median",
+                    ep.variability * 50.0
+                ),
                 "night_day" if v.is_finite() => {
-                    format!("night-time load is {:.0}% of daytime load", 100.0 * (2f64.powf(v)))
+                    format!(
+                        "night-time load is {:.0}% of daytime load",
+                        100.0 * (2f64.powf(v))
+                    )
                 }
                 "daily_shape" if v.is_finite() => {
                     if v < 0.2 {
@@ -535,16 +698,26 @@ impl Model {
                     if v < 0.1 {
                         "no weekly rhythm: weekends look like weekdays".to_string()
                     } else {
-                        format!("a weekly rhythm explains {:.0}% of the day-to-day variation", v * 100.0)
+                        format!(
+                            "a weekly rhythm explains {:.0}% of the day-to-day variation",
+                            v * 100.0
+                        )
                     }
                 }
-                "uptime" => format!("on at ≥75% of its median level in {:.0}% of hours", v * 100.0),
+                "uptime" => format!(
+                    "on at ≥75% of its median level in {:.0}% of hours",
+                    v * 100.0
+                ),
                 "step" | "step_flatness" => match m.onset {
                     Some(o) => format!(
                         "stepped up by {:.1} kW on {} and stayed up{}",
                         o.added_kw,
                         hour_to_datetime(o.hour).format("%-d %b"),
-                        if o.flatness > 0.6 { ", the same at every time of day" } else { "" }
+                        if o.flatness > 0.6 {
+                            ", the same at every time of day"
+                        } else {
+                            ""
+                        }
                     ),
                     None => "no step change in the window".to_string(),
                 },
@@ -559,9 +732,16 @@ impl Model {
             let rig_text = if rigs < 0.75 {
                 "less than one S19-class rig (≈ an older S9)".to_string()
             } else {
-                format!("≈{:.0} S19-class rig{}", rigs, if rigs.round() == 1.0 { "" } else { "s" })
+                format!(
+                    "≈{:.0} S19-class rig{}",
+                    rigs,
+                    if rigs.round() == 1.0 { "" } else { "s" }
+                )
             };
-            out.push(format!("{rig_text}, ≈{:.0} kWh/day unexplained", excess_kw * 24.0));
+            out.push(format!(
+                "{rig_text}, ≈{:.0} kWh/day unexplained",
+                excess_kw * 24.0
+            ));
         }
         out
     }
@@ -571,8 +751,16 @@ impl Model {
 fn peer_vector(m: &Measured) -> Vec<f64> {
     let b = &m.baseline;
     vec![
-        if b.mean_kw > 1e-9 { (b.floor_kw / b.mean_kw).min(1.5) } else { 0.0 },
-        if b.peak_kw > 1e-9 { (b.mean_kw / b.peak_kw).min(1.5) } else { 0.0 },
+        if b.mean_kw > 1e-9 {
+            (b.floor_kw / b.mean_kw).min(1.5)
+        } else {
+            0.0
+        },
+        if b.peak_kw > 1e-9 {
+            (b.mean_kw / b.peak_kw).min(1.5)
+        } else {
+            0.0
+        },
         b.night_day,
         b.daily_shape,
         b.weekly_shape,
@@ -639,7 +827,8 @@ fn median_mad(v: &mut [f64]) -> (f64, f64) {
 
 fn to_array(rows: &[Vec<f64>]) -> Array2<f64> {
     let d = rows.first().map_or(0, |r| r.len());
-    Array2::from_shape_vec((rows.len(), d), rows.iter().flatten().copied().collect()).expect("rows have equal length")
+    Array2::from_shape_vec((rows.len(), d), rows.iter().flatten().copied().collect())
+        .expect("rows have equal length")
 }
 
 fn fit_kmeans(rows: &[Vec<f64>], k: usize, seed: u64) -> Result<KMeans<f64, L2Dist>, ModelError> {
@@ -741,7 +930,9 @@ mod tests {
     fn a_model_for_other_features_is_refused_with_a_clear_error() {
         let mut v: serde_json::Value = serde_json::from_str(EMBEDDED_MODEL).unwrap();
         v["feature_names"][0] = "something_else".into();
-        let e = Model::from_json(&v.to_string(), "old.json").unwrap_err().to_string();
+        let e = Model::from_json(&v.to_string(), "old.json")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("old.json") && e.contains("retrain"), "{e}");
     }
 

@@ -33,7 +33,16 @@ impl RegistryEntry {
     /// (data centres, telecom sites, server rooms).
     pub fn is_declared_flat_load(&self) -> bool {
         let c = self.class.to_ascii_lowercase();
-        ["datacentre", "datacenter", "data_centre", "data_center", "telecom", "server"].iter().any(|k| c.contains(k))
+        [
+            "datacentre",
+            "datacenter",
+            "data_centre",
+            "data_center",
+            "telecom",
+            "server",
+        ]
+        .iter()
+        .any(|k| c.contains(k))
     }
 
     /// True when the class is residential.
@@ -86,8 +95,18 @@ impl Registry {
 
 /// Parses a registry CSV (`meter_id,class,contracted_kw,feeder,allowed`; extra columns ignored).
 pub fn parse_registry(reader: impl std::io::Read, source: &str) -> Result<Registry, RegistryError> {
-    let mut rdr = csv::ReaderBuilder::new().trim(csv::Trim::All).flexible(true).from_reader(reader);
-    let headers = rdr.headers().map_err(|e| RegistryError::BadRow { source_name: source.into(), line: 1, detail: e.to_string() })?.clone();
+    let mut rdr = csv::ReaderBuilder::new()
+        .trim(csv::Trim::All)
+        .flexible(true)
+        .from_reader(reader);
+    let headers = rdr
+        .headers()
+        .map_err(|e| RegistryError::BadRow {
+            source_name: source.into(),
+            line: 1,
+            detail: e.to_string(),
+        })?
+        .clone();
     if !headers.iter().any(|h| h == "meter_id") {
         return Err(RegistryError::NoMeterId(source.into()));
     }
@@ -99,9 +118,13 @@ pub fn parse_registry(reader: impl std::io::Read, source: &str) -> Result<Regist
             detail: e.to_string(),
         })?;
         let line = rec.position().map_or(0, |p| p.line());
-        let entry: RegistryEntry = rec
-            .deserialize(Some(&headers))
-            .map_err(|e| RegistryError::BadRow { source_name: source.into(), line, detail: e.to_string() })?;
+        let entry: RegistryEntry =
+            rec.deserialize(Some(&headers))
+                .map_err(|e| RegistryError::BadRow {
+                    source_name: source.into(),
+                    line,
+                    detail: e.to_string(),
+                })?;
         by_id.insert(entry.meter_id.clone(), entry);
     }
     Ok(Registry { by_id })
@@ -112,7 +135,10 @@ fn empty_as_none<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<f64>, 
     if s.trim().is_empty() {
         return Ok(None);
     }
-    s.trim().parse::<f64>().map(Some).map_err(serde::de::Error::custom)
+    s.trim()
+        .parse::<f64>()
+        .map(Some)
+        .map_err(serde::de::Error::custom)
 }
 
 fn parse_bool<'de, D: serde::Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
@@ -120,7 +146,9 @@ fn parse_bool<'de, D: serde::Deserializer<'de>>(d: D) -> Result<bool, D::Error> 
     match s.trim().to_ascii_lowercase().as_str() {
         "" | "false" | "no" | "0" | "n" => Ok(false),
         "true" | "yes" | "1" | "y" => Ok(true),
-        other => Err(serde::de::Error::custom(format!("allowed must be true or false, not {other:?}"))),
+        other => Err(serde::de::Error::custom(format!(
+            "allowed must be true or false, not {other:?}"
+        ))),
     }
 }
 
@@ -142,12 +170,17 @@ mod tests {
     #[test]
     fn a_bad_row_names_its_line() {
         let csv = "meter_id,class,contracted_kw,feeder,allowed\nm1,res,lots,F1,false\n";
-        let e = parse_registry(csv.as_bytes(), "reg.csv").unwrap_err().to_string();
+        let e = parse_registry(csv.as_bytes(), "reg.csv")
+            .unwrap_err()
+            .to_string();
         assert!(e.starts_with("reg.csv:2:"), "{e}");
     }
 
     #[test]
     fn a_header_without_meter_id_is_refused() {
-        assert!(matches!(parse_registry("id,class\n".as_bytes(), "r"), Err(RegistryError::NoMeterId(_))));
+        assert!(matches!(
+            parse_registry("id,class\n".as_bytes(), "r"),
+            Err(RegistryError::NoMeterId(_))
+        ));
     }
 }

@@ -41,6 +41,8 @@ pub use layout::{chart_layout, Layout, PixelRect};
 pub use meter::{
     draw_meter_report, render_meter_rgb, shown_hours, write_meter_png, ONSET_COLOR, PLATEAU_FILL,
 };
+mod fleet;
+pub use fleet::{group_names, peer_bands, population};
 pub use overview::{draw_overview, write_overview_png};
 
 /// Pixel size of every page this module draws (width, height). Large enough to print on
