@@ -85,7 +85,8 @@ pub fn run(args: ScanArgs) -> anyhow::Result<Outcome> {
     if let Some(p) = &progress {
         p.finish_and_clear();
     }
-    if summary.n_bad() > 0 || !summary.skipped_files.is_empty() {
+    // Bad rows are a warning worth seeing even with --quiet; skipped metadata files are not.
+    if summary.n_bad() > 0 || (!args.quiet && !summary.skipped_files.is_empty()) {
         eprint!("{}", summary.render());
     }
     if summary.bad_share() > args.read.max_bad_share {

@@ -33,7 +33,7 @@ pub struct TrainArgs {
     #[arg(long, default_value_t = 6)]
     pub peer_clusters: usize,
     /// Share of clean training samples the flag threshold may flag.
-    #[arg(long, default_value_t = 0.002)]
+    #[arg(long, default_value_t = 0.005)]
     pub target_fpr: f64,
     #[command(flatten)]
     pub read: ReadArgs,

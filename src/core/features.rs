@@ -27,8 +27,10 @@ pub const MIN_VALID_HOURS: usize = 72;
 /// Onset detection works on 6-hour blocks (four "slots" of the UTC day).
 const BLOCK_H: i64 = 6;
 const SLOTS: usize = 4;
-/// A step needs at least two days of baseline and 18 hours of episode.
-const MIN_BEFORE_BLOCKS: usize = 8;
+/// A step needs a week of baseline and 18 hours of episode. Less baseline than a week
+/// mistakes a business reopening after a holiday shutdown for a switch-on (EnerNOC food
+/// processor 654 restarting on 3 January 2012).
+const MIN_BEFORE_BLOCKS: usize = 28;
 const MIN_AFTER_BLOCKS: usize = 3;
 /// How many robust standard deviations of the baseline's block-to-block wandering a
 /// step must clear.
@@ -57,14 +59,15 @@ pub const N_FEATURES: usize = FEATURE_NAMES.len();
 /// Index of `level_vs_peers`, which the model fills in.
 pub const LEVEL_VS_PEERS: usize = 11;
 
-/// Names of the shape features that place a meter among comparable meters (scale-free,
-/// measured on the baseline so a miner is compared with what it was before).
-pub const PEER_FEATURE_NAMES: [&str; 5] = [
+/// Names of the features that place a meter among comparable meters: the shape and size
+/// of its *baseline*, so a miner is compared with what its premises was before.
+pub const PEER_FEATURE_NAMES: [&str; 6] = [
     "base_ratio",
     "load_factor",
     "night_day",
     "daily_shape",
     "weekly_shape",
+    "log_level",
 ];
 
 /// Load-shape statistics of one stretch of hours.
@@ -364,12 +367,12 @@ pub fn quantile(v: &mut [f64], q: f64) -> f64 {
 ///
 /// Each block is summarised by its second-lowest hour (so one restart hour does not
 /// hide it). For every candidate block `k`, and separately for each of the four
-/// 6-hour slots of the day, the gain is the 20th percentile of the slot's block values
-/// after `k` minus their median before `k`: a household's evening peak cancels (it is
-/// in both), and only load added at every time of day survives in every slot. The
-/// step's size is the second-smallest slot gain, so one curtailed slot (a miner off at
-/// peak hours) does not hide it. The candidate with the largest size, weighted towards
-/// longer episodes, wins.
+/// 6-hour slots of the day, the gain is the median of the slot's block values after `k`
+/// minus their median before `k`: a household's evening peak cancels (it is in both),
+/// and only load added at every time of day survives in every slot. The step's size and
+/// its significance (gain over the slot's own noise) come from the second-smallest slot,
+/// so one curtailed slot (a miner off at peak hours) does not hide it. The significant
+/// candidate with the largest size, weighted towards longer episodes, wins.
 fn find_onset(start: i64, w: &[f32]) -> Option<Onset> {
     // Blocks aligned to the absolute 6-hour grid so every driver cuts the same blocks.
     let first_block = start.div_euclid(BLOCK_H);
@@ -396,70 +399,69 @@ fn find_onset(start: i64, w: &[f32]) -> Option<Onset> {
     }
     let slot_of = |b: usize| (first_block + b as i64).rem_euclid(SLOTS as i64) as usize;
 
-    // Prefix medians per slot (before k) and suffix 20th percentiles per slot (from k on),
-    // kept in sorted vectors grown one block at a time.
+    // Prefix statistics per slot (before k) and suffix medians per slot (from k on), kept
+    // in sorted vectors grown one block at a time so each candidate costs O(1) to read.
+    // The noise of a slot is estimated from its 40th–60th percentiles (σ ≈ range / 0.507
+    // for a normal distribution): unlike the interquartile range it stays inside the
+    // majority mode when a slot is bimodal (weekday vs weekend in a school).
     let mut before_med = vec![[f64::NAN; SLOTS]; n_blocks + 1];
-    let mut before_iqr = vec![[f64::NAN; SLOTS]; n_blocks + 1];
+    let mut before_sigma = vec![[f64::NAN; SLOTS]; n_blocks + 1];
     let mut sorted: [Vec<f64>; SLOTS] = Default::default();
     for k in 0..n_blocks {
         for s in 0..SLOTS {
             before_med[k][s] = sorted_quantile(&sorted[s], 0.5);
-            before_iqr[k][s] =
-                sorted_quantile(&sorted[s], 0.75) - sorted_quantile(&sorted[s], 0.25);
+            before_sigma[k][s] =
+                (sorted_quantile(&sorted[s], 0.6) - sorted_quantile(&sorted[s], 0.4)) / 0.507;
         }
         if block_val[k].is_finite() {
             insert_sorted(&mut sorted[slot_of(k)], block_val[k]);
         }
     }
-    let mut after_q = vec![[f64::NAN; SLOTS]; n_blocks + 1];
+    let mut after_med = vec![[f64::NAN; SLOTS]; n_blocks + 1];
     let mut sorted: [Vec<f64>; SLOTS] = Default::default();
     for k in (0..n_blocks).rev() {
         if block_val[k].is_finite() {
             insert_sorted(&mut sorted[slot_of(k)], block_val[k]);
         }
         for s in 0..SLOTS {
-            after_q[k][s] = sorted_quantile(&sorted[s], 0.2);
+            after_med[k][s] = sorted_quantile(&sorted[s], 0.5);
         }
     }
 
     let mut best: Option<(f64, usize, f64, f64)> = None; // (objective, k, size, flatness)
+    let mut gains: Vec<f64> = Vec::with_capacity(SLOTS);
+    let mut zs: Vec<f64> = Vec::with_capacity(SLOTS);
     for k in MIN_BEFORE_BLOCKS..=n_blocks - MIN_AFTER_BLOCKS {
-        let mut gains: Vec<f64> = (0..SLOTS)
-            .filter(|&s| before_med[k][s].is_finite() && after_q[k][s].is_finite())
-            .map(|s| after_q[k][s] - before_med[k][s])
-            .collect();
-        if gains.len() < 3 {
-            continue;
-        }
-        gains.sort_by(|a, b| a.total_cmp(b));
-        let size = gains[1];
-        if size <= 0.0 {
-            continue;
-        }
-        // Significance: the step must stand out from how much the same slot's blocks
-        // already wandered before it (a robust sigma from the interquartile range), or a
-        // home's cold evening reads as an onset.
-        let mut noise: Vec<f64> = before_iqr[k]
-            .iter()
-            .copied()
-            .filter(|v| v.is_finite())
-            .collect();
-        let sigma = if noise.is_empty() {
-            f64::INFINITY
-        } else {
-            quantile(&mut noise, 0.5) / 1.349
-        };
+        gains.clear();
+        zs.clear();
         let level: f64 = before_med[k]
             .iter()
             .copied()
             .filter(|v| v.is_finite())
             .sum::<f64>()
             / SLOTS as f64;
-        if size < STEP_SIGMAS * sigma.max(0.02 + 0.02 * level) {
+        for s in 0..SLOTS {
+            let (b, a, sd) = (before_med[k][s], after_med[k][s], before_sigma[k][s]);
+            if b.is_finite() && a.is_finite() && sd.is_finite() {
+                gains.push(a - b);
+                // A floor on the noise so a perfectly quiet slot does not make any
+                // flicker significant.
+                zs.push((a - b) / sd.max(0.02 + 0.02 * level));
+            }
+        }
+        if gains.len() < 3 {
             continue;
         }
-        // The 20th percentile after k tolerates restarts and outages, but it would also
-        // tolerate an onset dated days too early; so the first block must itself be raised.
+        gains.sort_by(|a, b| a.total_cmp(b));
+        zs.sort_by(|a, b| a.total_cmp(b));
+        // Size and significance from the second-smallest slot, so one slot switched off at
+        // peak hours (curtailment) does not hide a step present the rest of the day.
+        let size = gains[1];
+        if size <= 0.0 || zs[1] < STEP_SIGMAS {
+            continue;
+        }
+        // Medians after k tolerate restarts and outages, but they would also tolerate an
+        // onset dated days too early; so the first block must itself be raised.
         let first_up = block_val[k] - before_med[k][slot_of(k)];
         if first_up.is_nan() || first_up < 0.5 * size {
             continue;

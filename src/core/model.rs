@@ -59,7 +59,8 @@ pub struct Model {
     pub clusters: Vec<ClusterInfo>,
     /// Raw score → [0, 1].
     pub calibration: Calibration,
-    /// Calibrated score at or above which a meter is flagged.
+    /// Calibrated score at or above which a meter is flagged, over all training samples;
+    /// each peer group carries its own (see [`PeerGroup::threshold`]).
     pub threshold: f64,
     /// How the model was made.
     pub training: TrainingSummary,
@@ -134,6 +135,10 @@ pub struct PeerGroup {
     pub median_floor_kw: f64,
     /// Clean training meters in the group.
     pub n_members: usize,
+    /// Calibrated score at or above which a meter of this group is flagged, chosen for the
+    /// target false-positive rate among the group's clean training samples (a home and a
+    /// cold store do not share a base rate of odd-looking weeks).
+    pub threshold: f64,
 }
 
 /// What a detector cluster means.
@@ -249,7 +254,7 @@ impl Default for TrainParams {
             n_peer_clusters: 6,
             n_clusters: 40,
             seed: 42,
-            target_fpr: 0.002,
+            target_fpr: 0.005,
             command: String::new(),
             n_meters: 0,
         }
@@ -368,7 +373,14 @@ impl Model {
             || p.nrows() != self.peers.len()
             || self.peer_scaler.mean.len() != p.ncols()
         {
-            return Err(bad("peer dimensions do not match its features".into()));
+            return Err(bad(format!(
+                "peer clustering has {} centroids of {} values and a scaler of {}, for {} groups of {} features",
+                p.nrows(),
+                p.ncols(),
+                self.peer_scaler.mean.len(),
+                self.peers.len(),
+                PEER_FEATURE_NAMES.len()
+            )));
         }
         if !self.clusters.iter().any(|c| c.mining) || !self.clusters.iter().any(|c| !c.mining) {
             return Err(bad("needs at least one mining and one clean cluster".into()));
@@ -448,6 +460,7 @@ impl Model {
                 median_level_kw: (10f64.powf(median) - 0.05).max(0.0),
                 median_floor_kw: median_floor,
                 n_members: members.len(),
+                threshold: 0.5,
             });
         }
 
@@ -527,19 +540,30 @@ impl Model {
             .filter(|(_, &m)| !m)
             .map(|(&s, _)| s)
             .collect();
-        clean_scores.sort_by(|a, b| b.total_cmp(a));
-        // The threshold sits just above the clean score ranked at the target rate, and
-        // never below 0.5 (a flag should mean "more likely mining than not").
-        let k = ((params.target_fpr * clean_scores.len() as f64).floor() as usize)
-            .min(clean_scores.len() - 1);
-        partial.threshold = (clean_scores[k] + 1e-9).max(0.5);
-        let flagged = |s: f64| s >= partial.threshold;
-        let train_fpr =
-            clean_scores.iter().filter(|&&s| flagged(s)).count() as f64 / clean_scores.len() as f64;
-        let train_recall = scores
+        partial.threshold = threshold_for(&mut clean_scores, params.target_fpr);
+        let peer_of: Vec<usize> = samples
             .iter()
-            .zip(&labels)
-            .filter(|(&s, &m)| m && flagged(s))
+            .map(|s| partial.complete(&s.measured).0)
+            .collect();
+        for g in 0..partial.peers.len() {
+            let mut group: Vec<f64> = (0..scores.len())
+                .filter(|&i| !labels[i] && peer_of[i] == g)
+                .map(|i| scores[i])
+                .collect();
+            // A group with few clean samples cannot support its own quantile: use the global one.
+            partial.peers[g].threshold = if group.len() >= MIN_GROUP_SAMPLES {
+                threshold_for(&mut group, params.target_fpr)
+            } else {
+                partial.threshold
+            };
+        }
+        let flagged = |i: usize| scores[i] >= partial.peers[peer_of[i]].threshold;
+        let train_fpr = (0..scores.len())
+            .filter(|&i| !labels[i] && flagged(i))
+            .count() as f64
+            / clean_scores.len() as f64;
+        let train_recall = (0..scores.len())
+            .filter(|&i| labels[i] && flagged(i))
             .count() as f64
             / n_mining as f64;
         partial.training = TrainingSummary {
@@ -604,7 +628,7 @@ impl Model {
         }
         Scored {
             score,
-            flagged: score >= self.threshold,
+            flagged: score >= self.peers[peer].threshold,
             cluster,
             peer,
             values,
@@ -764,6 +788,7 @@ fn peer_vector(m: &Measured) -> Vec<f64> {
         b.night_day,
         b.daily_shape,
         b.weekly_shape,
+        features::log_kw(b.mean_kw),
     ]
 }
 
@@ -791,6 +816,17 @@ fn peer_name(c: &[f64], level_kw: f64) -> String {
         "irregular"
     };
     format!("{who} ({how})")
+}
+
+/// Fewest clean training samples a peer group needs for a threshold of its own.
+const MIN_GROUP_SAMPLES: usize = 300;
+
+/// The score just above the clean score ranked at `target_fpr` (sorts `clean` descending),
+/// never below 0.5: a flag should mean "more likely mining than not".
+fn threshold_for(clean: &mut [f64], target_fpr: f64) -> f64 {
+    clean.sort_by(|a, b| b.total_cmp(a));
+    let k = ((target_fpr * clean.len() as f64).floor() as usize).min(clean.len().saturating_sub(1));
+    clean.get(k).map_or(0.5, |&s| (s + 1e-9).max(0.5))
 }
 
 /// Weights from each feature's Fisher score, (μ_mining − μ_clean)² / (σ²_mining + σ²_clean),
