@@ -20,4 +20,4 @@ $fl inject "$data/enernoc_2012_commercial" --unit kwh --cut quarter --share 0.3 
   --out $work/enernoc.csv.gz --labels $work/enernoc-labels.csv
 $fl train $work/sim.csv.gz $work/lcl.csv.gz $work/enernoc.csv.gz \
   --labels $work/sim-labels.csv --labels $work/lcl-labels.csv --labels $work/enernoc-labels.csv \
-  --seed 42 --clusters 40 --peer-clusters 6 --target-fpr 0.005 --model-out "$out"
+  --seed 42 --clusters 40 --fits 5 --peer-clusters 6 --target-fpr 0.005 --model-out "$out"

@@ -29,6 +29,9 @@ pub struct TrainArgs {
     /// Detector clusters.
     #[arg(long, default_value_t = 40)]
     pub clusters: usize,
+    /// Independent k-means fits in the detector ensemble.
+    #[arg(long, default_value_t = 5)]
+    pub fits: usize,
     /// Peer (comparable-meter) clusters.
     #[arg(long, default_value_t = 6)]
     pub peer_clusters: usize,
@@ -63,6 +66,7 @@ pub fn run(args: TrainArgs) -> anyhow::Result<Outcome> {
     let params = TrainParams {
         n_peer_clusters: args.peer_clusters,
         n_clusters: args.clusters,
+        n_fits: args.fits,
         seed: args.seed,
         target_fpr: args.target_fpr,
         command: format!("flatline {command}"),
@@ -73,12 +77,12 @@ pub fn run(args: TrainArgs) -> anyhow::Result<Outcome> {
         .with_context(|| format!("cannot write {}", args.model_out.display()))?;
     let t = &model.training;
     eprintln!(
-        "trained on {} meters, {} samples ({} mining): {} clusters ({} mining), threshold {:.3}; on training samples recall {:.3}, false positives {:.4}",
+        "trained on {} meters, {} samples ({} mining): {} clusters in all fits ({} mining), threshold {:.3}; on training samples recall {:.3}, false positives {:.4}",
         t.n_meters,
         t.n_samples,
         t.n_mining_samples,
-        model.clusters.len(),
-        model.clusters.iter().filter(|c| c.mining).count(),
+        model.detectors.len() * model.detectors[0].clusters.len(),
+        model.detectors.iter().map(|d| d.clusters.iter().filter(|c| c.mining).count()).sum::<usize>(),
         model.threshold,
         t.train_recall,
         t.train_fpr

@@ -143,7 +143,7 @@ pub fn measure(series: &HourlySeries, as_of_hour: i64, tz_offset_s: i32) -> Opti
         return None;
     }
     let tz_h = tz_offset_s as f64 / 3600.0;
-    let onset = find_onset(start, w);
+    let onset = find_onset(start, w, tz_offset_s);
     // The episode is what came after the onset (at most its last 28 days); with no onset,
     // the last 28 days, which then also stand as the baseline.
     let recent = w.len().saturating_sub(EPISODE_HOURS as usize);
@@ -299,27 +299,28 @@ pub fn shape(start: i64, w: &[f32], tz_h: f64) -> Shape {
         .map(|d| (d.0, d.1 / d.2 as f64))
         .collect();
     let weekly_shape = if days.len() >= 7 {
+        // Weekly rhythm: the spread (standard deviation) of the day-of-week profile of daily
+        // means, relative to the mean level. Relative to the level, not a share of the
+        // day-to-day variance: a flat farm over a small shop has almost no variance, and the
+        // shop's weekly rhythm would "explain" all of it.
         let dm = days.iter().map(|d| d.1).sum::<f64>() / days.len() as f64;
-        let dv = days.iter().map(|d| (d.1 - dm).powi(2)).sum::<f64>() / days.len() as f64;
-        if dv > 1e-12 * (dm * dm + 1e-9) {
-            let mut s = [0.0f64; 7];
-            let mut c = [0u32; 7];
-            for &(d, m) in &days {
-                // 1970-01-01 was a Thursday; any fixed labelling of weekdays will do.
-                let wd = d.rem_euclid(7) as usize;
-                s[wd] += m;
-                c[wd] += 1;
-            }
-            let between = (0..7)
-                .filter(|&k| c[k] > 0)
-                .map(|k| c[k] as f64 * (s[k] / c[k] as f64 - dm).powi(2))
-                .sum::<f64>()
-                / days.len() as f64;
-            // With one or two days per weekday the between share is inflated by noise;
-            // subtract its expectation under no rhythm (6 / (n − 1)) and rescale.
-            let raw = between / dv;
-            let noise = 6.0 / (days.len() as f64 - 1.0);
-            ((raw - noise) / (1.0 - noise).max(1e-6)).clamp(0.0, 1.0)
+        let mut s = [0.0f64; 7];
+        let mut c = [0u32; 7];
+        for &(d, m) in &days {
+            // 1970-01-01 was a Thursday; any fixed labelling of weekdays will do.
+            let wd = d.rem_euclid(7) as usize;
+            s[wd] += m;
+            c[wd] += 1;
+        }
+        let profile: Vec<f64> = (0..7)
+            .filter(|&k| c[k] > 0)
+            .map(|k| s[k] / c[k] as f64)
+            .collect();
+        let pm = profile.iter().sum::<f64>() / profile.len() as f64;
+        let sd =
+            (profile.iter().map(|p| (p - pm).powi(2)).sum::<f64>() / profile.len() as f64).sqrt();
+        if dm > 1e-9 {
+            (sd / dm).clamp(0.0, 3.0)
         } else {
             0.0
         }
@@ -373,7 +374,7 @@ pub fn quantile(v: &mut [f64], q: f64) -> f64 {
 /// its significance (gain over the slot's own noise) come from the second-smallest slot,
 /// so one curtailed slot (a miner off at peak hours) does not hide it. The significant
 /// candidate with the largest size, weighted towards longer episodes, wins.
-fn find_onset(start: i64, w: &[f32]) -> Option<Onset> {
+fn find_onset(start: i64, w: &[f32], tz_offset_s: i32) -> Option<Onset> {
     // Blocks aligned to the absolute 6-hour grid so every driver cuts the same blocks.
     let first_block = start.div_euclid(BLOCK_H);
     let last_block = (start + w.len() as i64 - 1).div_euclid(BLOCK_H);
@@ -398,6 +399,16 @@ fn find_onset(start: i64, w: &[f32]) -> Option<Onset> {
         }
     }
     let slot_of = |b: usize| (first_block + b as i64).rem_euclid(SLOTS as i64) as usize;
+    // The slot whose middle is nearest local 03:00.
+    let night_slot = (0..SLOTS)
+        .min_by_key(|&s| {
+            let local_mid =
+                (s as i64 * BLOCK_H * 3600 + 3 * 3600 + tz_offset_s as i64).rem_euclid(86_400);
+            (local_mid - 3 * 3600)
+                .abs()
+                .min(86_400 - (local_mid - 3 * 3600).abs())
+        })
+        .unwrap_or(0);
 
     // Prefix statistics per slot (before k) and suffix medians per slot (from k on), kept
     // in sorted vectors grown one block at a time so each candidate costs O(1) to read.
@@ -440,6 +451,7 @@ fn find_onset(start: i64, w: &[f32]) -> Option<Onset> {
             .filter(|v| v.is_finite())
             .sum::<f64>()
             / SLOTS as f64;
+        let mut night_seen = false;
         for s in 0..SLOTS {
             let (b, a, sd) = (before_med[k][s], after_med[k][s], before_sigma[k][s]);
             if b.is_finite() && a.is_finite() && sd.is_finite() {
@@ -447,9 +459,12 @@ fn find_onset(start: i64, w: &[f32]) -> Option<Onset> {
                 // A floor on the noise so a perfectly quiet slot does not make any
                 // flicker significant.
                 zs.push((a - b) / sd.max(0.02 + 0.02 * level));
+                night_seen |= s == night_slot;
             }
         }
-        if gains.len() < 3 {
+        // Mining is "day and night": a step seen in only three slots of the day must have
+        // been seen at night. (A heated home's warm day spans 07–22 h: three slots.)
+        if gains.len() < 3 || (gains.len() == 3 && !night_seen) {
             continue;
         }
         gains.sort_by(|a, b| a.total_cmp(b));
@@ -467,7 +482,9 @@ fn find_onset(start: i64, w: &[f32]) -> Option<Onset> {
             continue;
         }
         let mean_gain = gains.iter().sum::<f64>() / gains.len() as f64;
-        let flatness = (gains[0].max(0.0) / mean_gain).clamp(0.0, 1.0);
+        // Like the size, flatness forgives one slot: a miner curtailed at peak hours is flat the
+        // rest of the day.
+        let flatness = (gains[1].max(0.0) / mean_gain).clamp(0.0, 1.0);
         // Prefer longer episodes a little: a ramp-up over days should date from its start.
         let n_after = (n_blocks - k) as f64;
         let objective = size * (n_after.min(28.0) / 28.0).powf(0.25);

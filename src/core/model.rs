@@ -53,10 +53,9 @@ pub struct Model {
     pub peers: Vec<PeerGroup>,
     /// Standardisation of the detector features.
     pub scaler: Scaler,
-    /// The detector clustering.
-    pub kmeans: KMeans<f64, L2Dist>,
-    /// What each detector cluster means.
-    pub clusters: Vec<ClusterInfo>,
+    /// The detector: several k-means fits of the same population with different seeds,
+    /// whose raw scores are averaged (one fit's boundary is partly an accident of its seed).
+    pub detectors: Vec<Detector>,
     /// Raw score → [0, 1].
     pub calibration: Calibration,
     /// Calibrated score at or above which a meter is flagged, over all training samples;
@@ -239,8 +238,10 @@ pub enum ModelError {
 pub struct TrainParams {
     /// Peer clusters.
     pub n_peer_clusters: usize,
-    /// Detector clusters.
+    /// Detector clusters per fit.
     pub n_clusters: usize,
+    /// Independent k-means fits in the detector ensemble.
+    pub n_fits: usize,
     /// Seed for the clusterings.
     pub seed: u64,
     /// Share of clean samples the threshold may flag.
@@ -256,6 +257,7 @@ impl Default for TrainParams {
         TrainParams {
             n_peer_clusters: 6,
             n_clusters: 40,
+            n_fits: 5,
             seed: 42,
             target_fpr: 0.005,
             command: String::new(),
@@ -364,12 +366,19 @@ impl Model {
                 self.window_hours, WINDOW_HOURS
             )));
         }
-        let c = self.kmeans.centroids();
-        if c.ncols() != N_FEATURES
-            || c.nrows() != self.clusters.len()
-            || self.scaler.mean.len() != N_FEATURES
-        {
-            return Err(bad("detector dimensions do not match its features".into()));
+        if self.detectors.is_empty() || self.scaler.mean.len() != N_FEATURES {
+            return Err(bad("no detector, or a scaler of the wrong size".into()));
+        }
+        for d in &self.detectors {
+            let c = d.kmeans.centroids();
+            if c.ncols() != N_FEATURES || c.nrows() != d.clusters.len() {
+                return Err(bad("detector dimensions do not match its features".into()));
+            }
+            if !d.clusters.iter().any(|c| c.mining) || !d.clusters.iter().any(|c| !c.mining) {
+                return Err(bad(
+                    "each detector needs at least one mining and one clean cluster".into(),
+                ));
+            }
         }
         let p = self.peer_kmeans.centroids();
         if p.ncols() != PEER_FEATURE_NAMES.len()
@@ -384,9 +393,6 @@ impl Model {
                 self.peers.len(),
                 PEER_FEATURE_NAMES.len()
             )));
-        }
-        if !self.clusters.iter().any(|c| c.mining) || !self.clusters.iter().any(|c| !c.mining) {
-            return Err(bad("needs at least one mining and one clean cluster".into()));
         }
         Ok(())
     }
@@ -495,8 +501,7 @@ impl Model {
                 std: vec![1.0; N_FEATURES],
                 weight: vec![1.0; N_FEATURES],
             },
-            kmeans: fit_kmeans(&[vec![0.0; N_FEATURES], vec![1.0; N_FEATURES]], 2, 0)?,
-            clusters: Vec::new(),
+            detectors: Vec::new(),
             calibration: Calibration { a: 1.0, b: 0.0 },
             threshold: 0.5,
             training: TrainingSummary::default(),
@@ -508,42 +513,16 @@ impl Model {
         partial.scaler = Scaler::fit(&rows);
         partial.scaler.weight = fisher_weights(&rows, &partial.scaler, samples);
         let z: Vec<Vec<f64>> = rows.iter().map(|r| partial.scaler.transform(r)).collect();
-        partial.kmeans = fit_kmeans(&z, params.n_clusters, params.seed.wrapping_add(1))?;
-        let assign = partial.kmeans.predict(&to_array(&z));
-        let mut clusters = vec![
-            ClusterInfo {
-                n_clean: 0,
-                n_mining: 0,
-                mining: false,
-                reach: 0.0,
-            };
-            params.n_clusters
-        ];
-        for (s, &c) in samples.iter().zip(assign.iter()) {
-            if s.mining {
-                clusters[c].n_mining += 1;
-            } else {
-                clusters[c].n_clean += 1;
-            }
-        }
-        let mut member_dist: Vec<Vec<f64>> = vec![Vec::new(); params.n_clusters];
-        for (row, &c) in z.iter().zip(assign.iter()) {
-            member_dist[c].push(dist(row, partial.kmeans.centroids().row(c).iter()));
-        }
-        for (c, d) in clusters.iter_mut().zip(member_dist.iter_mut()) {
-            c.mining = c.n_mining > c.n_clean;
-            c.reach = if d.is_empty() {
-                0.0
-            } else {
-                features::quantile(d, 0.99)
-            };
-        }
-        if !clusters.iter().any(|c| c.mining) {
-            return Err(ModelError::Fit(
-                "no cluster is mostly mining: the features do not separate the labels".into(),
-            ));
-        }
-        partial.clusters = clusters;
+        partial.detectors = (0..params.n_fits.max(1))
+            .map(|f| {
+                Detector::fit(
+                    &z,
+                    samples,
+                    params.n_clusters,
+                    params.seed.wrapping_add(1 + f as u64),
+                )
+            })
+            .collect::<Result<_, _>>()?;
 
         // 3. Calibrate the raw score and choose the threshold.
         let raw: Vec<f64> = z.iter().map(|r| partial.raw_score(r)).collect();
@@ -607,49 +586,23 @@ impl Model {
         (peer, values)
     }
 
-    /// How much nearer the meter sits to a mining centroid than to a clean one.
-    ///
-    /// Nearest-prototype scoring alone would hand a meter unlike anything seen in training
-    /// (a big step on a load that is not flat at all) to whichever prototype is less far,
-    /// sometimes a mining one. So a meter beyond the *reach* of its nearest mining cluster
-    /// (the 99th-percentile distance of that cluster's members) scores no higher than how
-    /// far outside that reach it lies, negated: not like any mining seen.
+    /// The ensemble's raw score: the mean of its detectors' raw scores.
     fn raw_score(&self, z: &[f64]) -> f64 {
-        let (d_clean, d_mine) = self.nearest_by_kind(z);
-        let raw = d_clean.1 - d_mine.1;
-        let reach = self.clusters[d_mine.0].reach;
-        if d_mine.1 > reach {
-            raw.min(reach - d_mine.1)
-        } else {
-            raw
-        }
-    }
-
-    /// (index, distance) of the nearest clean and the nearest mining centroid.
-    fn nearest_by_kind(&self, z: &[f64]) -> ((usize, f64), (usize, f64)) {
-        let c = self.kmeans.centroids();
-        let mut clean = (0, f64::INFINITY);
-        let mut mine = (0, f64::INFINITY);
-        for (i, info) in self.clusters.iter().enumerate() {
-            let d = dist(z, c.row(i).iter());
-            let slot = if info.mining { &mut mine } else { &mut clean };
-            if d < slot.1 {
-                *slot = (i, d);
-            }
-        }
-        (clean, mine)
+        self.detectors.iter().map(|d| d.raw_score(z)).sum::<f64>()
+            / self.detectors.len().max(1) as f64
     }
 
     /// Scores one measurement.
     pub fn score(&self, m: &Measured) -> Scored {
         let (peer, values) = self.complete(m);
         let z = self.scaler.transform(&values);
-        let (clean, mine) = self.nearest_by_kind(&z);
-        let cluster = nearest(self.kmeans.centroids(), &z).0;
+        let first = &self.detectors[0];
+        let (clean, mine) = first.nearest_by_kind(&z);
+        let cluster = nearest(first.kmeans.centroids(), &z).0;
         let score = self.calibration.apply(self.raw_score(&z));
         // A feature pulls towards mining when it is closer to the mining centroid's value
-        // than to the clean centroid's value; this orders the reasons.
-        let c = self.kmeans.centroids();
+        // than to the clean centroid's value (in the first fit); this orders the reasons.
+        let c = first.kmeans.centroids();
         let mut pull = [0.0; N_FEATURES];
         for j in 0..N_FEATURES {
             pull[j] = (z[j] - c[[clean.0, j]]).powi(2) - (z[j] - c[[mine.0, j]]).powi(2);
@@ -796,6 +749,93 @@ impl Model {
             ));
         }
         out
+    }
+}
+
+/// One k-means fit of the standardised population, with what each cluster means.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Detector {
+    /// The clustering.
+    pub kmeans: KMeans<f64, L2Dist>,
+    /// What each cluster means, in centroid order.
+    pub clusters: Vec<ClusterInfo>,
+}
+
+impl Detector {
+    /// Fits one clustering and labels its clusters by their training members.
+    fn fit(
+        z: &[Vec<f64>],
+        samples: &[Sample],
+        k: usize,
+        seed: u64,
+    ) -> Result<Detector, ModelError> {
+        let kmeans = fit_kmeans(z, k, seed)?;
+        let assign = kmeans.predict(&to_array(z));
+        let mut clusters = vec![
+            ClusterInfo {
+                n_clean: 0,
+                n_mining: 0,
+                mining: false,
+                reach: 0.0
+            };
+            k
+        ];
+        let mut member_dist: Vec<Vec<f64>> = vec![Vec::new(); k];
+        for ((s, row), &c) in samples.iter().zip(z).zip(assign.iter()) {
+            if s.mining {
+                clusters[c].n_mining += 1;
+            } else {
+                clusters[c].n_clean += 1;
+            }
+            member_dist[c].push(dist(row, kmeans.centroids().row(c).iter()));
+        }
+        for (c, d) in clusters.iter_mut().zip(member_dist.iter_mut()) {
+            c.mining = c.n_mining > c.n_clean;
+            c.reach = if d.is_empty() {
+                0.0
+            } else {
+                features::quantile(d, 0.99)
+            };
+        }
+        if !clusters.iter().any(|c| c.mining) {
+            return Err(ModelError::Fit(
+                "no cluster is mostly mining: the features do not separate the labels".into(),
+            ));
+        }
+        Ok(Detector { kmeans, clusters })
+    }
+
+    /// How much nearer the meter sits to a mining centroid than to a clean one.
+    ///
+    /// Nearest-prototype scoring alone would hand a meter unlike anything seen in training
+    /// (a big step on a load that is not flat at all) to whichever prototype is less far,
+    /// sometimes a mining one. So a meter beyond the *reach* of its nearest mining cluster
+    /// (the 99th-percentile distance of that cluster's members) scores no higher than how
+    /// far outside that reach it lies, negated: not like any mining seen.
+    fn raw_score(&self, z: &[f64]) -> f64 {
+        let (d_clean, d_mine) = self.nearest_by_kind(z);
+        let raw = d_clean.1 - d_mine.1;
+        let reach = self.clusters[d_mine.0].reach;
+        if d_mine.1 > reach {
+            raw.min(reach - d_mine.1)
+        } else {
+            raw
+        }
+    }
+
+    /// (index, distance) of the nearest clean and the nearest mining centroid.
+    fn nearest_by_kind(&self, z: &[f64]) -> ((usize, f64), (usize, f64)) {
+        let c = self.kmeans.centroids();
+        let mut clean = (0, f64::INFINITY);
+        let mut mine = (0, f64::INFINITY);
+        for (i, info) in self.clusters.iter().enumerate() {
+            let d = dist(z, c.row(i).iter());
+            let slot = if info.mining { &mut mine } else { &mut clean };
+            if d < slot.1 {
+                *slot = (i, d);
+            }
+        }
+        (clean, mine)
     }
 }
 
@@ -960,11 +1000,11 @@ fn platt(raw: &[f64], labels: &[bool]) -> Calibration {
     Calibration { a, b }
 }
 
-/// Scores for several rows at once through linfa's predict (used by tests and eval to
-/// check that our nearest-centroid agrees with linfa's assignment).
+/// The first detector's cluster for several rows at once through linfa's own predict
+/// (tests check that our nearest-centroid reading agrees with linfa's assignment).
 pub fn predict_clusters(model: &Model, rows: &[[f64; N_FEATURES]]) -> Array1<usize> {
     let z: Vec<Vec<f64>> = rows.iter().map(|r| model.scaler.transform(r)).collect();
-    model.kmeans.predict(&to_array(&z))
+    model.detectors[0].kmeans.predict(&to_array(&z))
 }
 
 #[cfg(test)]
@@ -991,7 +1031,10 @@ mod tests {
     fn the_embedded_model_loads() {
         let m = Model::embedded();
         assert_eq!(m.feature_names.len(), N_FEATURES);
-        assert!(m.clusters.iter().any(|c| c.mining));
+        assert!(m
+            .detectors
+            .iter()
+            .all(|d| d.clusters.iter().any(|c| c.mining)));
     }
 
     #[test]
