@@ -28,7 +28,13 @@ pub struct DemoArgs {
 pub fn run(args: DemoArgs) -> anyhow::Result<Outcome> {
     // rumqttd logs an ERROR for every normal disconnect: keep it out of the tour.
     super::watch::init_logging(LogFormat::Text, "warn,rumqttd=off");
-    let opts = DemoOptions { out_dir: args.out, broker_url: args.broker, n_homes: args.homes, seed: args.seed, ..DemoOptions::default() };
+    let opts = DemoOptions {
+        out_dir: args.out,
+        broker_url: args.broker,
+        n_homes: args.homes,
+        seed: args.seed,
+        ..DemoOptions::default()
+    };
     println!("flatline demo: {} homes, a shop and one hidden farm, {} days of hourly readings, through an MQTT broker…", opts.n_homes, opts.days);
     let s = demo::run(&opts)?;
     println!(
@@ -54,6 +60,15 @@ pub fn run(args: DemoArgs) -> anyhow::Result<Outcome> {
     if suspects.is_empty() {
         println!("  no suspects found");
     }
-    println!("alerts: {}\nreports: {}\ndone in {:.1} s", s.alerts_path.display(), s.report_dir.display(), s.elapsed.as_secs_f64());
-    Ok(if suspects.is_empty() { Outcome::Clean } else { Outcome::Found })
+    println!(
+        "alerts: {}\nreports: {}\ndone in {:.1} s",
+        s.alerts_path.display(),
+        s.report_dir.display(),
+        s.elapsed.as_secs_f64()
+    );
+    Ok(if suspects.is_empty() {
+        Outcome::Clean
+    } else {
+        Outcome::Found
+    })
 }

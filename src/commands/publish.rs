@@ -49,16 +49,28 @@ pub fn run(args: PublishArgs) -> anyhow::Result<Outcome> {
     };
     let mut readings = Vec::new();
     for path in &args.paths {
-        let (mut rows, n_bad) = publisher::read_long_csv_temporary(path).with_context(|| format!("reading {}", path.display()))?;
+        let (mut rows, n_bad) = publisher::read_long_csv_temporary(path)
+            .with_context(|| format!("reading {}", path.display()))?;
         if n_bad > 0 {
-            eprintln!("flatline: warning: {}: {n_bad} rows skipped", path.display());
+            eprintln!(
+                "flatline: warning: {}: {n_bad} rows skipped",
+                path.display()
+            );
         }
         readings.append(&mut rows);
     }
     // Several files interleave in time: replay the fleet as the meters would have sent it.
     readings.sort_by_key(|r| r.ts);
-    let opts = PublishOptions { topic_prefix: args.topic_prefix, qos, speed: args.speed, ..PublishOptions::default() };
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("cannot start the tokio runtime")?;
+    let opts = PublishOptions {
+        topic_prefix: args.topic_prefix,
+        qos,
+        speed: args.speed,
+        ..PublishOptions::default()
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the tokio runtime")?;
     let report = runtime.block_on(publisher::publish_all(&broker, readings, &opts))?;
     let secs = report.elapsed.as_secs_f64();
     println!(

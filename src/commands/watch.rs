@@ -74,7 +74,10 @@ pub fn run(args: WatchArgs) -> anyhow::Result<Outcome> {
     let settings = raw.check()?;
     init_logging(settings.log_format, &settings.log_filter);
     mqtt::install_crypto_provider();
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("cannot start the tokio runtime")?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the tokio runtime")?;
     let summary = runtime.block_on(async {
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
         tokio::spawn(async move {
@@ -84,7 +87,11 @@ pub fn run(args: WatchArgs) -> anyhow::Result<Outcome> {
         pipeline::run(settings, Arc::new(Metrics::default()), stop_rx).await
     })?;
     // A daemon that stopped on request has done its job: exit 0 whatever it found.
-    tracing::info!(meters = summary.n_meters, alerts_sent = summary.n_alerts, "flatline watch stopped");
+    tracing::info!(
+        meters = summary.n_meters,
+        alerts_sent = summary.n_alerts,
+        "flatline watch stopped"
+    );
     Ok(Outcome::Clean)
 }
 
@@ -135,8 +142,11 @@ fn apply_overrides(raw: &mut RawConfig, a: WatchArgs) {
 
 /// Installs the tracing subscriber (`RUST_LOG` wins over the configured filter).
 pub fn init_logging(format: LogFormat, filter: &str) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(filter));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(filter));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     // A second initialisation (tests running commands in-process) is harmless: keep the first.
     let _ = match format {
         LogFormat::Text => builder.try_init(),

@@ -89,7 +89,12 @@ impl Fleet {
             None => {
                 let i = self.meters.len();
                 self.index.insert(meter.into(), i as u32);
-                self.meters.push(MeterSlot { id: MeterId::from(meter), unit, builder: SeriesBuilder::new(), n_readings: 0 });
+                self.meters.push(MeterSlot {
+                    id: MeterId::from(meter),
+                    unit,
+                    builder: SeriesBuilder::new(),
+                    n_readings: 0,
+                });
                 i
             }
         };
@@ -109,12 +114,19 @@ impl Fleet {
 
     /// The hour index one past the latest reading of any meter.
     pub fn end_hour(&self) -> Option<i64> {
-        self.meters.iter().filter_map(|m| m.builder.last_hour()).max().map(|h| h + 1)
+        self.meters
+            .iter()
+            .filter_map(|m| m.builder.last_hour())
+            .max()
+            .map(|h| h + 1)
     }
 
     /// Finishes every meter's series, in the order first seen.
     pub fn finish(&self) -> Vec<(MeterId, HourlySeries)> {
-        self.meters.iter().map(|m| (m.id.clone(), m.builder.finish(m.unit))).collect()
+        self.meters
+            .iter()
+            .map(|m| (m.id.clone(), m.builder.finish(m.unit)))
+            .collect()
     }
 }
 
@@ -140,6 +152,9 @@ mod tests {
     fn a_meter_switching_units_is_refused() {
         let mut f = Fleet::new();
         f.push("a", 0, 1.0, Unit::Kwh).unwrap();
-        assert_eq!(f.push("a", 3600, 1.0, Unit::Kw), Err(FleetError::UnitChanged));
+        assert_eq!(
+            f.push("a", 3600, 1.0, Unit::Kw),
+            Err(FleetError::UnitChanged)
+        );
     }
 }

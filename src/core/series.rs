@@ -107,7 +107,10 @@ impl SeriesBuilder {
             // Rows out of order: grow at the front. Amortise by growing at least by the
             // current length so a fully reversed file stays linear.
             let need = (-rel) as usize;
-            let grow = need.max(self.sum.len()).min((MAX_SPAN_HOURS - (last - hour)) as usize).max(need);
+            let grow = need
+                .max(self.sum.len())
+                .min((MAX_SPAN_HOURS - (last - hour)) as usize)
+                .max(need);
             let mut sum = vec![0.0f32; grow];
             let mut mask = vec![0u64; grow];
             sum.extend_from_slice(&self.sum);
@@ -126,7 +129,10 @@ impl SeriesBuilder {
 
     /// The hour index of the last bin that holds data, if any.
     pub fn last_hour(&self) -> Option<i64> {
-        self.mask.iter().rposition(|&m| m != 0).map(|i| self.first_hour + i as i64)
+        self.mask
+            .iter()
+            .rposition(|&m| m != 0)
+            .map(|i| self.first_hour + i as i64)
     }
 
     /// Turns the bins into average kW per hour.
@@ -137,7 +143,11 @@ impl SeriesBuilder {
     pub fn finish(&self, unit: Unit) -> HourlySeries {
         // Trim empty bins at both ends (front growth leaves some).
         let Some(lo) = self.mask.iter().position(|&m| m != 0) else {
-            return HourlySeries { start_hour: 0, kw: Vec::new(), resolution_min: 60 };
+            return HourlySeries {
+                start_hour: 0,
+                kw: Vec::new(),
+                resolution_min: 60,
+            };
         };
         let hi = self.mask.iter().rposition(|&m| m != 0).unwrap_or(lo);
         let mask = &self.mask[lo..=hi];
@@ -176,7 +186,11 @@ impl SeriesBuilder {
                 }
             }
         }
-        HourlySeries { start_hour: self.first_hour + lo as i64, kw, resolution_min }
+        HourlySeries {
+            start_hour: self.first_hour + lo as i64,
+            kw,
+            resolution_min,
+        }
     }
 }
 
@@ -209,7 +223,11 @@ fn infer_resolution_min(mask: &[u64]) -> u32 {
             prev = Some(i);
         }
     }
-    let modal_gap = gaps.into_iter().max_by_key(|&(g, n)| (n, std::cmp::Reverse(g))).map(|(g, _)| g).unwrap_or(1);
+    let modal_gap = gaps
+        .into_iter()
+        .max_by_key(|&(g, n)| (n, std::cmp::Reverse(g)))
+        .map(|(g, _)| g)
+        .unwrap_or(1);
     (modal_gap.clamp(1, 24) * 60) as u32
 }
 
@@ -241,7 +259,11 @@ impl HourlySeries {
     /// A copy holding only the hours before `to_hour` (how `--until` cuts a series).
     pub fn truncated(&self, to_hour: i64) -> HourlySeries {
         let (start, kw) = self.window(self.start_hour, to_hour);
-        HourlySeries { start_hour: start, kw: kw.to_vec(), resolution_min: self.resolution_min }
+        HourlySeries {
+            start_hour: start,
+            kw: kw.to_vec(),
+            resolution_min: self.resolution_min,
+        }
     }
 }
 
@@ -259,7 +281,10 @@ mod tests {
 
     #[test]
     fn half_hourly_kwh_becomes_hourly_kw() {
-        let s = build(&[(0, 0.5), (1800, 0.5), (3600, 1.0), (5400, 1.0)], Unit::Kwh);
+        let s = build(
+            &[(0, 0.5), (1800, 0.5), (3600, 1.0), (5400, 1.0)],
+            Unit::Kwh,
+        );
         assert_eq!(s.resolution_min, 30);
         assert_eq!(s.kw, vec![1.0, 2.0]);
     }
@@ -282,7 +307,16 @@ mod tests {
 
     #[test]
     fn an_hour_missing_one_of_two_readings_is_scaled_up() {
-        let s = build(&[(0, 0.5), (1800, 0.5), (3600, 0.75), (7200, 0.5), (9000, 0.5)], Unit::Kwh);
+        let s = build(
+            &[
+                (0, 0.5),
+                (1800, 0.5),
+                (3600, 0.75),
+                (7200, 0.5),
+                (9000, 0.5),
+            ],
+            Unit::Kwh,
+        );
         assert_eq!(s.kw, vec![1.0, 1.5, 1.0]);
     }
 
@@ -322,7 +356,11 @@ mod tests {
 
     #[test]
     fn window_clips_to_the_series() {
-        let s = HourlySeries { start_hour: 10, kw: vec![1.0, 2.0, 3.0], resolution_min: 60 };
+        let s = HourlySeries {
+            start_hour: 10,
+            kw: vec![1.0, 2.0, 3.0],
+            resolution_min: 60,
+        };
         assert_eq!(s.window(0, 12), (10, &[1.0f32, 2.0][..]));
         assert_eq!(s.window(12, 100), (12, &[3.0f32][..]));
         assert_eq!(s.window(20, 30).1.len(), 0);

@@ -97,7 +97,10 @@ impl Assessment {
 
     /// The value of a named feature, if the model has it.
     pub fn feature(&self, name: &str) -> Option<f64> {
-        self.features.iter().find(|(n, _)| n == name).map(|&(_, v)| v)
+        self.features
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|&(_, v)| v)
     }
 }
 

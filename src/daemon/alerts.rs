@@ -129,12 +129,23 @@ impl AlertBook {
 
     /// Number of meters currently in a suspect episode.
     pub fn n_open(&self) -> usize {
-        self.last.values().filter(|l| l.kind != AlertKind::Cleared).count()
+        self.last
+            .values()
+            .filter(|l| l.kind != AlertKind::Cleared)
+            .count()
     }
 
     /// Remembers an alert that was sent (or found in the file).
     pub fn record(&mut self, alert: &Alert) {
-        self.last.insert(alert.meter_id.clone(), Last { kind: alert.kind, episode: alert.episode, est_rigs: alert.est_rigs, score: alert.score });
+        self.last.insert(
+            alert.meter_id.clone(),
+            Last {
+                kind: alert.kind,
+                episode: alert.episode,
+                est_rigs: alert.est_rigs,
+                score: alert.score,
+            },
+        );
     }
 
     /// The alert a new assessment calls for, if any. Does not record it: the caller records
@@ -209,7 +220,11 @@ mod tests {
         let got: Vec<Option<AlertKind>> = verdicts
             .iter()
             .map(|&(flagged, score, rigs)| {
-                let status = if flagged { Status::Suspect } else { Status::Clear };
+                let status = if flagged {
+                    Status::Suspect
+                } else {
+                    Status::Clear
+                };
                 let alert = book.decide(&assessment(flagged, status, score, rigs));
                 if let Some(a) = &alert {
                     book.record(a);
@@ -224,7 +239,10 @@ mod tests {
 
     #[test]
     fn a_meter_that_stays_suspect_is_alerted_once() {
-        check(&[(true, 0.8, 10.0), (true, 0.8, 10.5), (true, 0.85, 9.0)], &[Some(Suspect), None, None]);
+        check(
+            &[(true, 0.8, 10.0), (true, 0.8, 10.5), (true, 0.85, 9.0)],
+            &[Some(Suspect), None, None],
+        );
     }
 
     #[test]
@@ -234,18 +252,28 @@ mod tests {
 
     #[test]
     fn a_material_change_in_rigs_is_alerted() {
-        check(&[(true, 0.8, 10.0), (true, 0.8, 13.0), (true, 0.8, 13.0)], &[Some(Suspect), Some(Changed), None]);
+        check(
+            &[(true, 0.8, 10.0), (true, 0.8, 13.0), (true, 0.8, 13.0)],
+            &[Some(Suspect), Some(Changed), None],
+        );
     }
 
     #[test]
     fn a_change_of_score_band_is_alerted() {
-        check(&[(true, 0.6, 2.0), (true, 0.95, 2.0)], &[Some(Suspect), Some(Changed)]);
+        check(
+            &[(true, 0.6, 2.0), (true, 0.95, 2.0)],
+            &[Some(Suspect), Some(Changed)],
+        );
     }
 
     #[test]
     fn clearing_ends_the_episode_and_the_next_suspicion_is_a_new_one() {
         let mut book = AlertBook::new();
-        for (flagged, status) in [(true, Status::Suspect), (false, Status::Clear), (true, Status::Suspect)] {
+        for (flagged, status) in [
+            (true, Status::Suspect),
+            (false, Status::Clear),
+            (true, Status::Suspect),
+        ] {
             if let Some(a) = book.decide(&assessment(flagged, status, 0.8, 5.0)) {
                 book.record(&a);
             }
@@ -256,19 +284,33 @@ mod tests {
     #[test]
     fn missing_data_neither_raises_nor_clears() {
         let mut book = AlertBook::new();
-        let a = book.decide(&assessment(true, Status::Suspect, 0.8, 5.0)).unwrap();
+        let a = book
+            .decide(&assessment(true, Status::Suspect, 0.8, 5.0))
+            .unwrap();
         book.record(&a);
-        assert_eq!(book.decide(&assessment(false, Status::InsufficientData, 0.0, 0.0)), None);
+        assert_eq!(
+            book.decide(&assessment(false, Status::InsufficientData, 0.0, 0.0)),
+            None
+        );
     }
 
     #[test]
     fn the_book_is_rebuilt_from_the_file_and_skips_a_torn_line() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("alerts.jsonl");
-        let a = AlertBook::new().decide(&assessment(true, Status::Suspect, 0.8, 5.0)).unwrap();
-        std::fs::write(&path, format!("{}\n{{\"kind\":\"sus", serde_json::to_string(&a).unwrap())).unwrap();
+        let a = AlertBook::new()
+            .decide(&assessment(true, Status::Suspect, 0.8, 5.0))
+            .unwrap();
+        std::fs::write(
+            &path,
+            format!("{}\n{{\"kind\":\"sus", serde_json::to_string(&a).unwrap()),
+        )
+        .unwrap();
         let (book, n_bad) = AlertBook::replay(&path).unwrap();
         assert_eq!((book.n_open(), n_bad), (1, 1));
-        assert_eq!(book.decide(&assessment(true, Status::Suspect, 0.8, 5.0)), None);
+        assert_eq!(
+            book.decide(&assessment(true, Status::Suspect, 0.8, 5.0)),
+            None
+        );
     }
 }

@@ -21,7 +21,10 @@ pub enum BrokerError {
 pub fn start_embedded() -> Result<SocketAddr, BrokerError> {
     // Ask the OS for a free port, release it, and hand it to rumqttd. Another process could
     // take it in between; on loopback in practice it does not, and start-up would fail loudly.
-    let port = TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map_err(|e| BrokerError::Start(e.to_string()))?.port();
+    let port = TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map_err(|e| BrokerError::Start(e.to_string()))?
+        .port();
     let addr: SocketAddr = ([127, 0, 0, 1], port).into();
     let text = format!(
         r#"
@@ -44,7 +47,8 @@ next_connection_delay_ms = 1
     dynamic_filters = true
 "#
     );
-    let config: rumqttd::Config = toml::from_str(&text).map_err(|e| BrokerError::Start(e.to_string()))?;
+    let config: rumqttd::Config =
+        toml::from_str(&text).map_err(|e| BrokerError::Start(e.to_string()))?;
     std::thread::Builder::new()
         .name("flatline-broker".into())
         .spawn(move || {
@@ -57,7 +61,9 @@ next_connection_delay_ms = 1
     let deadline = Instant::now() + Duration::from_secs(10);
     while TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_err() {
         if Instant::now() > deadline {
-            return Err(BrokerError::Start(format!("nothing listening on {addr} after 10 s")));
+            return Err(BrokerError::Start(format!(
+                "nothing listening on {addr} after 10 s"
+            )));
         }
         std::thread::sleep(Duration::from_millis(20));
     }

@@ -155,7 +155,12 @@ pub struct RawState {
 
 impl Default for RawState {
     fn default() -> Self {
-        RawState { dir: "flatline-state".into(), checkpoint_every_s: 60, sync_batch: 2000, shutdown_deadline_s: 20 }
+        RawState {
+            dir: "flatline-state".into(),
+            checkpoint_every_s: 60,
+            sync_batch: 2000,
+            shutdown_deadline_s: 20,
+        }
     }
 }
 
@@ -169,7 +174,9 @@ pub struct RawReport {
 
 impl Default for RawReport {
     fn default() -> Self {
-        RawReport { dir: "flatline-reports".into() }
+        RawReport {
+            dir: "flatline-reports".into(),
+        }
     }
 }
 
@@ -183,7 +190,9 @@ pub struct RawMetrics {
 
 impl Default for RawMetrics {
     fn default() -> Self {
-        RawMetrics { listen: "127.0.0.1:9464".into() }
+        RawMetrics {
+            listen: "127.0.0.1:9464".into(),
+        }
     }
 }
 
@@ -199,7 +208,10 @@ pub struct RawLog {
 
 impl Default for RawLog {
     fn default() -> Self {
-        RawLog { format: "text".into(), filter: "info".into() }
+        RawLog {
+            format: "text".into(),
+            filter: "info".into(),
+        }
     }
 }
 
@@ -275,11 +287,18 @@ pub struct BrokerSettings {
 impl BrokerSettings {
     /// Settings for a client given only a URL (the publisher, the demo): MQTT 3.1.1,
     /// default keep-alive and backoff, no credentials; `ca_file` is required for `mqtts://`.
-    pub fn from_url(url: &str, client_id: &str, ca_file: Option<PathBuf>) -> Result<BrokerSettings, ConfigError> {
+    pub fn from_url(
+        url: &str,
+        client_id: &str,
+        ca_file: Option<PathBuf>,
+    ) -> Result<BrokerSettings, ConfigError> {
         let (tls, host, port) = parse_broker_url(url)?;
         let tls = match (tls, ca_file) {
             (false, _) => None,
-            (true, Some(ca_file)) => Some(TlsFiles { ca_file, client_auth: None }),
+            (true, Some(ca_file)) => Some(TlsFiles {
+                ca_file,
+                client_auth: None,
+            }),
             (true, None) => return Err(ConfigError::Invalid("mqtts:// needs a CA file".into())),
         };
         let d = RawMqtt::default();
@@ -344,13 +363,19 @@ pub struct Settings {
 impl RawConfig {
     /// Reads and parses a config file.
     pub fn load(path: &Path) -> Result<RawConfig, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.to_path_buf(), source })?;
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
         Self::parse(&text, path)
     }
 
     /// Parses config text; `path` is only for messages.
     pub fn parse(text: &str, path: &Path) -> Result<RawConfig, ConfigError> {
-        toml::from_str(text).map_err(|source| ConfigError::Parse { path: path.to_path_buf(), source: Box::new(source) })
+        toml::from_str(text).map_err(|source| ConfigError::Parse {
+            path: path.to_path_buf(),
+            source: Box::new(source),
+        })
     }
 
     /// Validates everything once and produces the settings.
@@ -360,28 +385,51 @@ impl RawConfig {
         let (tls, host, port) = parse_broker_url(&m.broker)?;
         let tls = match (tls, m.ca_file) {
             (false, _) => None,
-            (true, None) => return invalid("mqtts:// needs mqtt.ca_file (the CA that signed the broker's certificate)".into()),
+            (true, None) => {
+                return invalid(
+                    "mqtts:// needs mqtt.ca_file (the CA that signed the broker's certificate)"
+                        .into(),
+                )
+            }
             (true, Some(ca_file)) => {
                 let client_auth = match (m.client_cert_file, m.client_key_file) {
                     (Some(c), Some(k)) => Some((c, k)),
                     (None, None) => None,
-                    _ => return invalid("mqtt.client_cert_file and mqtt.client_key_file go together".into()),
+                    _ => {
+                        return invalid(
+                            "mqtt.client_cert_file and mqtt.client_key_file go together".into(),
+                        )
+                    }
                 };
-                Some(TlsFiles { ca_file, client_auth })
+                Some(TlsFiles {
+                    ca_file,
+                    client_auth,
+                })
             }
         };
         let protocol = match m.protocol {
             4 => Protocol::V4,
             5 => Protocol::V5,
-            p => return invalid(format!("mqtt.protocol must be 4 (MQTT 3.1.1) or 5, not {p}")),
+            p => {
+                return invalid(format!(
+                    "mqtt.protocol must be 4 (MQTT 3.1.1) or 5, not {p}"
+                ))
+            }
         };
         let password = match (&m.password_env, &m.password_file) {
-            (Some(_), Some(_)) => return invalid("give mqtt.password_env or mqtt.password_file, not both".into()),
-            (Some(var), None) => Some(Secret(
-                std::env::var(var).map_err(|_| ConfigError::Invalid(format!("environment variable {var} (mqtt.password_env) is not set")))?,
-            )),
+            (Some(_), Some(_)) => {
+                return invalid("give mqtt.password_env or mqtt.password_file, not both".into())
+            }
+            (Some(var), None) => Some(Secret(std::env::var(var).map_err(|_| {
+                ConfigError::Invalid(format!(
+                    "environment variable {var} (mqtt.password_env) is not set"
+                ))
+            })?)),
             (None, Some(file)) => {
-                let text = std::fs::read_to_string(file).map_err(|source| ConfigError::Read { path: file.clone(), source })?;
+                let text = std::fs::read_to_string(file).map_err(|source| ConfigError::Read {
+                    path: file.clone(),
+                    source,
+                })?;
                 Some(Secret(text.lines().next().unwrap_or("").to_string()))
             }
             (None, None) => None,
@@ -398,7 +446,11 @@ impl RawConfig {
             return invalid("mqtt.subscriptions is empty: the daemon would receive nothing".into());
         }
         let i = self.ingest;
-        if i.max_meters == 0 || i.queue_capacity == 0 || i.rescore_every_hours < 1 || i.max_batch == 0 {
+        if i.max_meters == 0
+            || i.queue_capacity == 0
+            || i.rescore_every_hours < 1
+            || i.max_batch == 0
+        {
             return invalid("ingest.max_meters, queue_capacity, max_batch and rescore_every_hours must be at least 1".into());
         }
         if !(i.max_kw.is_finite() && i.max_kw > 0.0) {
@@ -406,11 +458,15 @@ impl RawConfig {
         }
         let s = self.state;
         if s.sync_batch == 0 || s.checkpoint_every_s == 0 {
-            return invalid("state.sync_batch and state.checkpoint_every_s must be at least 1".into());
+            return invalid(
+                "state.sync_batch and state.checkpoint_every_s must be at least 1".into(),
+            );
         }
         let metrics_listen = match self.metrics.listen.trim() {
             "" => None,
-            addr => Some(addr.parse().map_err(|_| ConfigError::Invalid(format!("metrics.listen {addr:?} is not HOST:PORT")))?),
+            addr => Some(addr.parse().map_err(|_| {
+                ConfigError::Invalid(format!("metrics.listen {addr:?} is not HOST:PORT"))
+            })?),
         };
         let log_format = match self.log.format.as_str() {
             "text" => LogFormat::Text,
@@ -439,7 +495,11 @@ impl RawConfig {
                 max_kw: i.max_kw,
                 tasmota_tz_offset_s: i.tasmota_tz_offset_s,
             },
-            table: TableLimits { max_meters: i.max_meters, rescore_every_hours: i.rescore_every_hours, max_kw: i.max_kw },
+            table: TableLimits {
+                max_meters: i.max_meters,
+                rescore_every_hours: i.rescore_every_hours,
+                max_kw: i.max_kw,
+            },
             tz_offset_s: i.tz_offset_s,
             queue_capacity: i.queue_capacity,
             state_dir: s.dir,
@@ -456,10 +516,20 @@ impl RawConfig {
 
 /// Splits `mqtt://host:port` / `mqtts://host:port` into (tls, host, port).
 pub fn parse_broker_url(url: &str) -> Result<(bool, String, u16), ConfigError> {
-    let bad = || ConfigError::Invalid(format!("broker {url:?} is not mqtt://HOST[:PORT] or mqtts://HOST[:PORT]"));
-    let (tls, rest) = if let Some(r) = url.strip_prefix("mqtt://").or_else(|| url.strip_prefix("tcp://")) {
+    let bad = || {
+        ConfigError::Invalid(format!(
+            "broker {url:?} is not mqtt://HOST[:PORT] or mqtts://HOST[:PORT]"
+        ))
+    };
+    let (tls, rest) = if let Some(r) = url
+        .strip_prefix("mqtt://")
+        .or_else(|| url.strip_prefix("tcp://"))
+    {
         (false, r)
-    } else if let Some(r) = url.strip_prefix("mqtts://").or_else(|| url.strip_prefix("ssl://")) {
+    } else if let Some(r) = url
+        .strip_prefix("mqtts://")
+        .or_else(|| url.strip_prefix("ssl://"))
+    {
         (true, r)
     } else {
         return Err(bad());
@@ -484,14 +554,24 @@ mod tests {
 
     fn check_url(url: &str, expected: Option<(bool, &str, u16)>) {
         let got = parse_broker_url(url).ok();
-        assert_eq!(got.as_ref().map(|(t, h, p)| (*t, h.as_str(), *p)), expected, "{url}");
+        assert_eq!(
+            got.as_ref().map(|(t, h, p)| (*t, h.as_str(), *p)),
+            expected,
+            "{url}"
+        );
     }
 
     #[test]
     fn broker_urls_parse_with_default_ports() {
-        check_url("mqtt://broker.example:1884", Some((false, "broker.example", 1884)));
+        check_url(
+            "mqtt://broker.example:1884",
+            Some((false, "broker.example", 1884)),
+        );
         check_url("mqtt://10.0.0.1", Some((false, "10.0.0.1", 1883)));
-        check_url("mqtts://broker.example", Some((true, "broker.example", 8883)));
+        check_url(
+            "mqtts://broker.example",
+            Some((true, "broker.example", 8883)),
+        );
         check_url("mqtts://[::1]:8884", Some((true, "::1", 8884)));
         check_url("http://broker", None);
         check_url("mqtt://:1883", None);
@@ -509,13 +589,15 @@ mod tests {
 
     #[test]
     fn an_unknown_key_is_refused() {
-        let err = RawConfig::parse("[mqtt]\nbrokr = \"mqtt://x\"\n", Path::new("t.toml")).unwrap_err();
+        let err =
+            RawConfig::parse("[mqtt]\nbrokr = \"mqtt://x\"\n", Path::new("t.toml")).unwrap_err();
         assert!(err.to_string().contains("brokr"), "{err}");
     }
 
     #[test]
     fn mqtts_without_a_ca_file_is_refused() {
-        let raw = RawConfig::parse("[mqtt]\nbroker = \"mqtts://x\"\n", Path::new("t.toml")).unwrap();
+        let raw =
+            RawConfig::parse("[mqtt]\nbroker = \"mqtts://x\"\n", Path::new("t.toml")).unwrap();
         assert!(matches!(raw.check(), Err(ConfigError::Invalid(_))));
     }
 
@@ -525,7 +607,10 @@ mod tests {
         let file = dir.path().join("pw");
         std::fs::write(&file, "hunter2\n").unwrap();
         let text = format!("[mqtt]\nusername = \"u\"\npassword_file = {:?}\n", file);
-        let s = RawConfig::parse(&text, Path::new("t.toml")).unwrap().check().unwrap();
+        let s = RawConfig::parse(&text, Path::new("t.toml"))
+            .unwrap()
+            .check()
+            .unwrap();
         let (user, pw) = s.broker.credentials.clone().unwrap();
         assert_eq!((user.as_str(), pw.0.as_str()), ("u", "hunter2"));
         assert!(!format!("{s:?}").contains("hunter2"));
@@ -534,7 +619,11 @@ mod tests {
     #[test]
     fn a_password_without_a_user_is_refused() {
         std::env::set_var("FLATLINE_TEST_PW_UNUSED", "x");
-        let raw = RawConfig::parse("[mqtt]\npassword_env = \"FLATLINE_TEST_PW_UNUSED\"\n", Path::new("t.toml")).unwrap();
+        let raw = RawConfig::parse(
+            "[mqtt]\npassword_env = \"FLATLINE_TEST_PW_UNUSED\"\n",
+            Path::new("t.toml"),
+        )
+        .unwrap();
         assert!(raw.check().is_err());
     }
 }

@@ -58,7 +58,13 @@ pub struct DemoOptions {
 
 impl Default for DemoOptions {
     fn default() -> Self {
-        DemoOptions { out_dir: "flatline-demo".into(), broker_url: None, n_homes: 300, days: 15, seed: 7 }
+        DemoOptions {
+            out_dir: "flatline-demo".into(),
+            broker_url: None,
+            n_homes: 300,
+            days: 15,
+            seed: 7,
+        }
     }
 }
 
@@ -90,7 +96,8 @@ pub fn run(opts: &DemoOptions) -> Result<DemoSummary, DemoError> {
     // continuation, with its alerts already sent.
     for dir in [&state_dir, &report_dir] {
         if dir.exists() {
-            std::fs::remove_dir_all(dir).map_err(|e| DemoError::Setup(format!("{}: {e}", dir.display())))?;
+            std::fs::remove_dir_all(dir)
+                .map_err(|e| DemoError::Setup(format!("{}: {e}", dir.display())))?;
         }
     }
     let broker_url = match &opts.broker_url {
@@ -106,30 +113,57 @@ pub fn run(opts: &DemoOptions) -> Result<DemoSummary, DemoError> {
     // Daily re-scoring keeps the demo fast; the live default is hourly.
     raw.ingest.rescore_every_hours = 24;
     let settings = raw.check().map_err(|e| DemoError::Setup(e.to_string()))?;
-    let fleet = temporary_fleet(opts.n_homes, opts.days, opts.seed, chrono::Utc::now().timestamp());
+    let fleet = temporary_fleet(
+        opts.n_homes,
+        opts.days,
+        opts.seed,
+        chrono::Utc::now().timestamp(),
+    );
     let n_meters = opts.n_homes + 2;
-    let publisher = BrokerSettings::from_url(&broker_url, "flatline-demo-publish", None).map_err(|e| DemoError::Setup(e.to_string()))?;
+    let publisher = BrokerSettings::from_url(&broker_url, "flatline-demo-publish", None)
+        .map_err(|e| DemoError::Setup(e.to_string()))?;
 
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().map_err(|e| DemoError::Setup(e.to_string()))?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| DemoError::Setup(e.to_string()))?;
     let (daemon, published) = runtime.block_on(async {
         let metrics = Arc::new(Metrics::default());
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
         let daemon = tokio::spawn(pipeline::run(settings, metrics.clone(), stop_rx));
         // Publish only once the daemon is subscribed, or the first messages go nowhere.
-        wait_for(|| metrics.mqtt_connects.load(Relaxed) > 0, Duration::from_secs(20)).await;
+        wait_for(
+            || metrics.mqtt_connects.load(Relaxed) > 0,
+            Duration::from_secs(20),
+        )
+        .await;
         tokio::time::sleep(Duration::from_millis(300)).await;
         let published = publish_all(&publisher, fleet, &PublishOptions::default()).await;
         if let Ok(report) = &published {
             let n = report.n_published;
-            wait_for(|| metrics.messages_processed.load(Relaxed) >= n, Duration::from_secs(90)).await;
+            wait_for(
+                || metrics.messages_processed.load(Relaxed) >= n,
+                Duration::from_secs(90),
+            )
+            .await;
         }
         let _ = stop_tx.send(true);
-        let daemon = daemon.await.map_err(|e| DemoError::Setup(format!("daemon task: {e}")))?;
+        let daemon = daemon
+            .await
+            .map_err(|e| DemoError::Setup(format!("daemon task: {e}")))?;
         Ok::<_, DemoError>((daemon?, published?))
     })?;
     let alerts_path = state_dir.join("alerts.jsonl");
     let alerts = read_alerts(&alerts_path);
-    Ok(DemoSummary { n_meters, published, daemon, alerts, alerts_path, report_dir, elapsed: started.elapsed() })
+    Ok(DemoSummary {
+        n_meters,
+        published,
+        daemon,
+        alerts,
+        alerts_path,
+        report_dir,
+        elapsed: started.elapsed(),
+    })
 }
 
 #[cfg(feature = "embedded-broker")]
@@ -151,7 +185,11 @@ async fn wait_for(cond: impl Fn() -> bool, limit: Duration) {
 
 /// The alerts in a file, skipping unreadable lines.
 pub fn read_alerts(path: &Path) -> Vec<Alert> {
-    std::fs::read_to_string(path).unwrap_or_default().lines().filter_map(|l| serde_json::from_str(l).ok()).collect()
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect()
 }
 
 /// Meters of the open suspect episodes at the end of the demo (suspect or changed last).
@@ -161,7 +199,9 @@ pub fn open_suspects(alerts: &[Alert]) -> Vec<&Alert> {
         last.retain(|x| x.meter_id != a.meter_id);
         last.push(a);
     }
-    last.into_iter().filter(|a| a.kind != AlertKind::Cleared).collect()
+    last.into_iter()
+        .filter(|a| a.kind != AlertKind::Cleared)
+        .collect()
 }
 
 /// TEMPORARY fleet until `flatline::sim` lands: `n_homes` homes with morning and evening
@@ -178,17 +218,41 @@ pub fn temporary_fleet(n_homes: usize, days: i64, seed: u64, now_s: i64) -> Vec<
     let mut out = Vec::with_capacity((n_homes + 2) * hours as usize);
     for h in 0..hours {
         let hour_of_day = (h % 24) as f64;
-        let shape = 0.25 + 0.5 * (-((hour_of_day - 8.0) / 1.5).powi(2)).exp() + 1.0 * (-((hour_of_day - 19.0) / 2.0).powi(2)).exp();
+        let shape = 0.25
+            + 0.5 * (-((hour_of_day - 8.0) / 1.5).powi(2)).exp()
+            + 1.0 * (-((hour_of_day - 19.0) / 2.0).powi(2)).exp();
         let ts = (start_hour + h) * 3600;
         for (i, scale) in scales.iter().enumerate() {
             let kwh = (scale * shape * rng.gen_range(0.7..1.3)).max(0.05);
-            out.push(OutReading { meter: format!("home-{i:04}"), ts, value: Value::IntervalKwh(round3(kwh)) });
+            out.push(OutReading {
+                meter: format!("home-{i:04}"),
+                ts,
+                value: Value::IntervalKwh(round3(kwh)),
+            });
         }
-        let shop = 6.0 + rng.gen_range(-1.5..1.5) + if (7.0..21.0).contains(&hour_of_day) { 4.0 } else { 0.0 };
-        out.push(OutReading { meter: "shop-0001".into(), ts, value: Value::IntervalKwh(round3(shop)) });
+        let shop = 6.0
+            + rng.gen_range(-1.5..1.5)
+            + if (7.0..21.0).contains(&hour_of_day) {
+                4.0
+            } else {
+                0.0
+            };
+        out.push(OutReading {
+            meter: "shop-0001".into(),
+            ts,
+            value: Value::IntervalKwh(round3(shop)),
+        });
         let house = 0.9 * shape * rng.gen_range(0.7..1.3);
-        let rigs = if h >= farm_on { 30.0 * rng.gen_range(0.98..1.02) } else { 0.0 };
-        out.push(OutReading { meter: "farm-0001".into(), ts, value: Value::IntervalKwh(round3(house + rigs)) });
+        let rigs = if h >= farm_on {
+            30.0 * rng.gen_range(0.98..1.02)
+        } else {
+            0.0
+        };
+        out.push(OutReading {
+            meter: "farm-0001".into(),
+            ts,
+            value: Value::IntervalKwh(round3(house + rigs)),
+        });
     }
     out
 }

@@ -69,12 +69,20 @@ impl HourWindow {
                     self.sum.push_back(0.0);
                     self.mask.push_back(0);
                 } else {
-                    self.sum.extend(std::iter::repeat_n(0.0, grow));
-                    self.mask.extend(std::iter::repeat_n(0, grow));
-                    let excess = self.sum.len().saturating_sub(WINDOW_SPAN_HOURS);
+                    // Drop first, then grow, so a full window never reallocates.
+                    let excess = (self.sum.len() + grow).saturating_sub(WINDOW_SPAN_HOURS);
                     self.sum.drain(..excess);
                     self.mask.drain(..excess);
                     self.first_hour += excess as i64;
+                    self.sum.extend(std::iter::repeat_n(0.0, grow));
+                    self.mask.extend(std::iter::repeat_n(0, grow));
+                    if self.sum.len() == WINDOW_SPAN_HOURS
+                        && self.sum.capacity() > WINDOW_SPAN_HOURS
+                    {
+                        // Growth by doubling left up to 2x the span: give the slack back once.
+                        self.sum.shrink_to_fit();
+                        self.mask.shrink_to_fit();
+                    }
                 }
                 self.sum.len() - 1
             }
@@ -155,7 +163,12 @@ pub const MAX_REGISTER_GAP_S: i64 = 3600;
 /// and the new register state. Rollover: a register that wraps at a power of ten (99 999.9
 /// → 0.4) continues across the wrap; any other decrease is a reset (meter exchange) and
 /// starts a new baseline.
-pub fn register_step(prev: Option<(i64, f64)>, ts: i64, total: f64, max_kw: f64) -> (RegisterStep, Option<(i64, f64)>) {
+pub fn register_step(
+    prev: Option<(i64, f64)>,
+    ts: i64,
+    total: f64,
+    max_kw: f64,
+) -> (RegisterStep, Option<(i64, f64)>) {
     let Some((prev_ts, prev_total)) = prev else {
         return (RegisterStep::Baseline, Some((ts, total)));
     };
@@ -163,11 +176,17 @@ pub fn register_step(prev: Option<(i64, f64)>, ts: i64, total: f64, max_kw: f64)
         return (RegisterStep::Duplicate, prev);
     }
     if ts < prev_ts {
-        return (RegisterStep::Refused(RejectReason::RegisterOutOfOrder), prev);
+        return (
+            RegisterStep::Refused(RejectReason::RegisterOutOfOrder),
+            prev,
+        );
     }
     let gap_s = ts - prev_ts;
     if gap_s > MAX_REGISTER_GAP_S {
-        return (RegisterStep::Refused(RejectReason::RegisterGap), Some((ts, total)));
+        return (
+            RegisterStep::Refused(RejectReason::RegisterGap),
+            Some((ts, total)),
+        );
     }
     let delta = if total >= prev_total {
         total - prev_total
@@ -176,13 +195,25 @@ pub fn register_step(prev: Option<(i64, f64)>, ts: i64, total: f64, max_kw: f64)
         if prev_total >= 0.9 * modulus && total < 0.1 * modulus {
             modulus - prev_total + total
         } else {
-            return (RegisterStep::Refused(RejectReason::RegisterReset), Some((ts, total)));
+            return (
+                RegisterStep::Refused(RejectReason::RegisterReset),
+                Some((ts, total)),
+            );
         }
     };
     if delta / (gap_s as f64 / 3600.0) > max_kw {
-        return (RegisterStep::Refused(RejectReason::Implausible), Some((ts, total)));
+        return (
+            RegisterStep::Refused(RejectReason::Implausible),
+            Some((ts, total)),
+        );
     }
-    (RegisterStep::Interval { start_ts: prev_ts, kwh: delta }, Some((ts, total)))
+    (
+        RegisterStep::Interval {
+            start_ts: prev_ts,
+            kwh: delta,
+        },
+        Some((ts, total)),
+    )
 }
 
 /// One tracked meter.
@@ -224,7 +255,11 @@ impl Applied {
         matches!(
             self,
             Applied::Accepted { .. }
-                | Applied::Rejected(RejectReason::RegisterGap | RejectReason::RegisterReset | RejectReason::Implausible)
+                | Applied::Rejected(
+                    RejectReason::RegisterGap
+                        | RejectReason::RegisterReset
+                        | RejectReason::Implausible
+                )
         )
     }
 }
@@ -246,7 +281,15 @@ pub struct MeterTable {
 impl MeterTable {
     /// An empty table.
     pub fn new(max_meters: usize, rescore_every_hours: i64, max_kw: f64) -> Self {
-        MeterTable { meters: HashMap::new(), max_meters: max_meters.max(1), rescore_every_hours: rescore_every_hours.max(1), max_kw, seq: 0, n_evicted: 0, n_accepted: 0 }
+        MeterTable {
+            meters: HashMap::new(),
+            max_meters: max_meters.max(1),
+            rescore_every_hours: rescore_every_hours.max(1),
+            max_kw,
+            seq: 0,
+            n_evicted: 0,
+            n_accepted: 0,
+        }
     }
 
     /// Number of tracked meters.
@@ -297,7 +340,11 @@ impl MeterTable {
                 let state = self.entry(meter, Unit::Kwh, ts);
                 state.register = next;
                 match step {
-                    RegisterStep::Baseline => return Applied::Accepted { rescore_as_of: None },
+                    RegisterStep::Baseline => {
+                        return Applied::Accepted {
+                            rescore_as_of: None,
+                        }
+                    }
                     RegisterStep::Duplicate => return Applied::Duplicate,
                     RegisterStep::Refused(reason) => return Applied::Rejected(reason),
                     RegisterStep::Interval { start_ts, kwh } => (Unit::Kwh, start_ts, kwh),
@@ -333,7 +380,14 @@ impl MeterTable {
             if self.meters.len() >= self.max_meters {
                 self.evict();
             }
-            let state = MeterState { id: MeterId::from(meter), unit, window: HourWindow::default(), register: None, scored_as_of: ts.div_euclid(HOUR_S), touched: seq };
+            let state = MeterState {
+                id: MeterId::from(meter),
+                unit,
+                window: HourWindow::default(),
+                register: None,
+                scored_as_of: ts.div_euclid(HOUR_S),
+                touched: seq,
+            };
             self.meters.insert(meter.into(), state);
         }
         self.meters.get_mut(meter).expect("inserted above")
@@ -344,7 +398,8 @@ impl MeterTable {
     /// instead of a full scan per meter.
     fn evict(&mut self) {
         let n = (self.max_meters / 100).max(1);
-        let mut by_age: Vec<(u64, &str)> = self.meters.iter().map(|(k, m)| (m.touched, &**k)).collect();
+        let mut by_age: Vec<(u64, &str)> =
+            self.meters.iter().map(|(k, m)| (m.touched, &**k)).collect();
         let n = n.min(by_age.len());
         by_age.select_nth_unstable(n - 1);
         let victims: Vec<Box<str>> = by_age[..n].iter().map(|(_, k)| Box::from(*k)).collect();
@@ -357,7 +412,10 @@ impl MeterTable {
     /// Heap bytes held by all meters (approximate: windows, ids and map slots).
     pub fn heap_bytes(&self) -> usize {
         let per_slot = std::mem::size_of::<(Box<str>, MeterState)>() + 8;
-        self.meters.iter().map(|(k, m)| k.len() * 2 + m.window.heap_bytes() + per_slot).sum()
+        self.meters
+            .iter()
+            .map(|(k, m)| k.len() * 2 + m.window.heap_bytes() + per_slot)
+            .sum()
     }
 
     /// Appends the whole table to `out` in the snapshot's binary layout.
@@ -393,7 +451,12 @@ impl MeterTable {
 
     /// Restores a table written by [`MeterTable::encode`]; the limits come from the
     /// current settings (they may have changed between runs).
-    pub fn decode(bytes: &mut &[u8], max_meters: usize, rescore_every_hours: i64, max_kw: f64) -> Option<MeterTable> {
+    pub fn decode(
+        bytes: &mut &[u8],
+        max_meters: usize,
+        rescore_every_hours: i64,
+        max_kw: f64,
+    ) -> Option<MeterTable> {
         let mut t = MeterTable::new(max_meters, rescore_every_hours, max_kw);
         t.seq = get_u64(bytes)?;
         t.n_evicted = get_u64(bytes)?;
@@ -417,12 +480,25 @@ impl MeterTable {
             if len > WINDOW_SPAN_HOURS {
                 return None;
             }
-            let mut window = HourWindow { first_hour, sum: VecDeque::with_capacity(len), mask: VecDeque::with_capacity(len) };
+            let mut window = HourWindow {
+                first_hour,
+                sum: VecDeque::with_capacity(len),
+                mask: VecDeque::with_capacity(len),
+            };
             for _ in 0..len {
-                window.sum.push_back(f32::from_bits(u32::from_le_bytes(take(bytes, 4)?.try_into().ok()?)));
+                window.sum.push_back(f32::from_bits(u32::from_le_bytes(
+                    take(bytes, 4)?.try_into().ok()?,
+                )));
                 window.mask.push_back(get_u64(bytes)?);
             }
-            let state = MeterState { id: MeterId::from(id.as_str()), unit, window, register, scored_as_of, touched };
+            let state = MeterState {
+                id: MeterId::from(id.as_str()),
+                unit,
+                window,
+                register,
+                scored_as_of,
+                touched,
+            };
             t.meters.insert(id.into_boxed_str(), state);
         }
         Some(t)
@@ -470,7 +546,10 @@ mod tests {
     fn the_window_series_equals_the_series_builder_for_the_same_readings() {
         // Fifteen-minute readings with gaps, out-of-order rows and duplicates, over 40 days:
         // the window's series must equal a SeriesBuilder's over the window's span.
-        let mut rows: Vec<(i64, f32)> = (0..40 * 96).filter(|i| i % 53 != 3).map(|i| (i * 900, ((i * 37) % 11) as f32 * 0.13)).collect();
+        let mut rows: Vec<(i64, f32)> = (0..40 * 96)
+            .filter(|i| i % 53 != 3)
+            .map(|i| (i * 900, ((i * 37) % 11) as f32 * 0.13))
+            .collect();
         rows.swap(500, 503);
         rows.push((1000 * 900, 9.0));
         let mut w = HourWindow::default();
@@ -501,6 +580,16 @@ mod tests {
     }
 
     #[test]
+    fn a_full_hourly_meter_costs_about_eight_kilobytes_of_window() {
+        let mut t = table();
+        for h in 0..2000 {
+            t.apply("MAC000123", h * H, Value::IntervalKwh(0.5));
+        }
+        let bytes = t.heap_bytes();
+        assert!((8_000..9_000).contains(&bytes), "{bytes} bytes");
+    }
+
+    #[test]
     fn a_reading_older_than_the_window_is_too_late() {
         let mut w = HourWindow::default();
         w.push(1000 * H, 1.0).unwrap();
@@ -511,7 +600,12 @@ mod tests {
     #[test]
     fn a_redelivered_reading_changes_nothing() {
         let mut t = table();
-        assert_eq!(t.apply("m", 0, Value::IntervalKwh(1.0)), Applied::Accepted { rescore_as_of: None });
+        assert_eq!(
+            t.apply("m", 0, Value::IntervalKwh(1.0)),
+            Applied::Accepted {
+                rescore_as_of: None
+            }
+        );
         assert_eq!(t.apply("m", 0, Value::IntervalKwh(5.0)), Applied::Duplicate);
         assert_eq!(t.get("m").unwrap().window.series(Unit::Kwh).kw, vec![1.0]);
         assert_eq!(t.n_accepted, 1);
@@ -521,17 +615,40 @@ mod tests {
     fn crossing_an_hour_boundary_asks_for_a_rescore_once() {
         let mut t = table();
         t.apply("m", 0, Value::Kw(1.0));
-        assert_eq!(t.apply("m", 1800, Value::Kw(1.0)), Applied::Accepted { rescore_as_of: None });
-        assert_eq!(t.apply("m", H, Value::Kw(1.0)), Applied::Accepted { rescore_as_of: Some(1) });
-        assert_eq!(t.apply("m", H + 1800, Value::Kw(1.0)), Applied::Accepted { rescore_as_of: None });
+        assert_eq!(
+            t.apply("m", 1800, Value::Kw(1.0)),
+            Applied::Accepted {
+                rescore_as_of: None
+            }
+        );
+        assert_eq!(
+            t.apply("m", H, Value::Kw(1.0)),
+            Applied::Accepted {
+                rescore_as_of: Some(1)
+            }
+        );
+        assert_eq!(
+            t.apply("m", H + 1800, Value::Kw(1.0)),
+            Applied::Accepted {
+                rescore_as_of: None
+            }
+        );
     }
 
     #[test]
     fn a_meter_switching_from_energy_to_power_is_refused() {
         let mut t = table();
         t.apply("m", 0, Value::IntervalKwh(1.0));
-        assert_eq!(t.apply("m", H, Value::Kw(1.0)), Applied::Rejected(RejectReason::UnitChanged));
-        assert_eq!(t.apply("m", H, Value::RegisterKwh(1.0)), Applied::Accepted { rescore_as_of: None });
+        assert_eq!(
+            t.apply("m", H, Value::Kw(1.0)),
+            Applied::Rejected(RejectReason::UnitChanged)
+        );
+        assert_eq!(
+            t.apply("m", H, Value::RegisterKwh(1.0)),
+            Applied::Accepted {
+                rescore_as_of: None
+            }
+        );
     }
 
     /// Runs register readings through a fresh state and returns the steps.
@@ -551,34 +668,64 @@ mod tests {
     fn a_register_becomes_interval_energy_from_its_differences() {
         assert_eq!(
             steps(&[(0, 100.0), (900, 100.5), (1800, 101.0)]),
-            vec![RegisterStep::Baseline, RegisterStep::Interval { start_ts: 0, kwh: 0.5 }, RegisterStep::Interval { start_ts: 900, kwh: 0.5 }]
+            vec![
+                RegisterStep::Baseline,
+                RegisterStep::Interval {
+                    start_ts: 0,
+                    kwh: 0.5
+                },
+                RegisterStep::Interval {
+                    start_ts: 900,
+                    kwh: 0.5
+                }
+            ]
         );
     }
 
     #[test]
     fn a_register_rolling_over_at_a_power_of_ten_continues() {
         let s = steps(&[(0, 99_999.5), (900, 0.5)]);
-        assert!(matches!(s[1], RegisterStep::Interval { start_ts: 0, kwh } if (kwh - 1.0).abs() < 1e-9));
+        assert!(
+            matches!(s[1], RegisterStep::Interval { start_ts: 0, kwh } if (kwh - 1.0).abs() < 1e-9)
+        );
     }
 
     #[test]
     fn a_register_going_backwards_otherwise_is_a_reset_and_a_new_baseline() {
         let s = steps(&[(0, 5000.0), (900, 12.0), (1800, 12.5)]);
         assert_eq!(s[1], RegisterStep::Refused(RejectReason::RegisterReset));
-        assert_eq!(s[2], RegisterStep::Interval { start_ts: 900, kwh: 0.5 });
+        assert_eq!(
+            s[2],
+            RegisterStep::Interval {
+                start_ts: 900,
+                kwh: 0.5
+            }
+        );
     }
 
     #[test]
     fn a_register_redelivered_or_out_of_order_is_not_counted_twice() {
         let s = steps(&[(900, 10.0), (900, 10.0), (0, 9.0)]);
-        assert_eq!(s[1..], [RegisterStep::Duplicate, RegisterStep::Refused(RejectReason::RegisterOutOfOrder)]);
+        assert_eq!(
+            s[1..],
+            [
+                RegisterStep::Duplicate,
+                RegisterStep::Refused(RejectReason::RegisterOutOfOrder)
+            ]
+        );
     }
 
     #[test]
     fn a_register_after_a_long_gap_starts_a_new_baseline() {
         let s = steps(&[(0, 10.0), (3 * H, 13.0), (3 * H + 900, 13.25)]);
         assert_eq!(s[1], RegisterStep::Refused(RejectReason::RegisterGap));
-        assert_eq!(s[2], RegisterStep::Interval { start_ts: 3 * H, kwh: 0.25 });
+        assert_eq!(
+            s[2],
+            RegisterStep::Interval {
+                start_ts: 3 * H,
+                kwh: 0.25
+            }
+        );
     }
 
     #[test]

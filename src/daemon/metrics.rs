@@ -44,6 +44,8 @@ pub struct Metrics {
     pub mqtt_connects: AtomicU64,
     /// Connection errors (each followed by a backoff and a reconnect).
     pub mqtt_errors: AtomicU64,
+    /// 1 once the broker acknowledged the subscriptions (or resumed a session that has them).
+    pub mqtt_subscribed: AtomicU64,
 }
 
 impl Metrics {
@@ -71,35 +73,125 @@ impl Metrics {
     pub fn render(&self, now_unix_s: i64) -> String {
         let mut s = String::with_capacity(4096);
         let mut metric = |name: &str, kind: &str, help: &str, rows: &[(String, f64)]| {
-            let _ = writeln!(s, "# HELP flatline_{name} {help}\n# TYPE flatline_{name} {kind}");
+            let _ = writeln!(
+                s,
+                "# HELP flatline_{name} {help}\n# TYPE flatline_{name} {kind}"
+            );
             for (labels, v) in rows {
                 let _ = writeln!(s, "flatline_{name}{labels} {v}");
             }
         };
         let one = |a: &AtomicU64| vec![(String::new(), a.load(Relaxed) as f64)];
-        metric("mqtt_messages_received_total", "counter", "MQTT messages received.", &one(&self.messages_received));
-        metric("mqtt_messages_processed_total", "counter", "MQTT messages applied, logged and released for acknowledgement.", &one(&self.messages_processed));
-        metric("readings_accepted_total", "counter", "Readings accepted (persisted across restarts).", &one(&self.readings_accepted));
-        metric("readings_duplicate_total", "counter", "Readings already seen (redeliveries).", &one(&self.readings_duplicate));
-        let by_reason: Vec<(String, f64)> =
-            RejectReason::ALL.iter().map(|r| (format!("{{reason=\"{}\"}}", r.as_str()), self.n_rejected(*r) as f64)).collect();
-        metric("readings_rejected_total", "counter", "Payloads or readings refused, by reason.", &by_reason);
-        metric("meters_tracked", "gauge", "Meters with a live window.", &one(&self.meters_tracked));
-        metric("meters_evicted_total", "counter", "Meters evicted by the cap on tracked meters.", &one(&self.meters_evicted));
-        metric("assessments_total", "counter", "Meter scorings.", &one(&self.assessments));
-        let by_kind: Vec<(String, f64)> = [AlertKind::Suspect, AlertKind::Changed, AlertKind::Cleared]
+        metric(
+            "mqtt_messages_received_total",
+            "counter",
+            "MQTT messages received.",
+            &one(&self.messages_received),
+        );
+        metric(
+            "mqtt_messages_processed_total",
+            "counter",
+            "MQTT messages applied, logged and released for acknowledgement.",
+            &one(&self.messages_processed),
+        );
+        metric(
+            "readings_accepted_total",
+            "counter",
+            "Readings accepted (persisted across restarts).",
+            &one(&self.readings_accepted),
+        );
+        metric(
+            "readings_duplicate_total",
+            "counter",
+            "Readings already seen (redeliveries).",
+            &one(&self.readings_duplicate),
+        );
+        let by_reason: Vec<(String, f64)> = RejectReason::ALL
             .iter()
-            .map(|k| (format!("{{kind=\"{}\"}}", k.as_str()), self.n_alerts(*k) as f64))
+            .map(|r| {
+                (
+                    format!("{{reason=\"{}\"}}", r.as_str()),
+                    self.n_rejected(*r) as f64,
+                )
+            })
             .collect();
+        metric(
+            "readings_rejected_total",
+            "counter",
+            "Payloads or readings refused, by reason.",
+            &by_reason,
+        );
+        metric(
+            "meters_tracked",
+            "gauge",
+            "Meters with a live window.",
+            &one(&self.meters_tracked),
+        );
+        metric(
+            "meters_evicted_total",
+            "counter",
+            "Meters evicted by the cap on tracked meters.",
+            &one(&self.meters_evicted),
+        );
+        metric(
+            "assessments_total",
+            "counter",
+            "Meter scorings.",
+            &one(&self.assessments),
+        );
+        let by_kind: Vec<(String, f64)> =
+            [AlertKind::Suspect, AlertKind::Changed, AlertKind::Cleared]
+                .iter()
+                .map(|k| {
+                    (
+                        format!("{{kind=\"{}\"}}", k.as_str()),
+                        self.n_alerts(*k) as f64,
+                    )
+                })
+                .collect();
         metric("alerts_total", "counter", "Alerts sent, by kind.", &by_kind);
         let checkpoint = self.checkpoint_unix_s.load(Relaxed);
-        let age = if checkpoint == 0 { f64::NAN } else { (now_unix_s - checkpoint) as f64 };
-        metric("checkpoint_age_seconds", "gauge", "Seconds since the last snapshot of the state.", &[(String::new(), age)]);
+        let age = if checkpoint == 0 {
+            f64::NAN
+        } else {
+            (now_unix_s - checkpoint) as f64
+        };
+        metric(
+            "checkpoint_age_seconds",
+            "gauge",
+            "Seconds since the last snapshot of the state.",
+            &[(String::new(), age)],
+        );
         let event = self.max_event_unix_s.load(Relaxed);
-        let lag = if event == 0 { f64::NAN } else { (now_unix_s - event) as f64 };
-        metric("event_time_lag_seconds", "gauge", "Wall time minus the newest reading's event time.", &[(String::new(), lag)]);
-        metric("mqtt_connects_total", "counter", "Successful broker connections.", &one(&self.mqtt_connects));
-        metric("mqtt_errors_total", "counter", "Broker connection errors.", &one(&self.mqtt_errors));
+        let lag = if event == 0 {
+            f64::NAN
+        } else {
+            (now_unix_s - event) as f64
+        };
+        metric(
+            "event_time_lag_seconds",
+            "gauge",
+            "Wall time minus the newest reading's event time.",
+            &[(String::new(), lag)],
+        );
+        metric(
+            "mqtt_connects_total",
+            "counter",
+            "Successful broker connections.",
+            &one(&self.mqtt_connects),
+        );
+        metric(
+            "mqtt_errors_total",
+            "counter",
+            "Broker connection errors.",
+            &one(&self.mqtt_errors),
+        );
+        metric(
+            "mqtt_subscribed",
+            "gauge",
+            "1 once the subscriptions are in place.",
+            &one(&self.mqtt_subscribed),
+        );
         s
     }
 }
@@ -141,11 +233,15 @@ pub async fn serve(listener: TcpListener, metrics: std::sync::Arc<Metrics>) {
                 return;
             }
             let head = String::from_utf8_lossy(&buf[..n]);
-            let (status, body) = if head.starts_with("GET /metrics ") || head.starts_with("GET /metrics?") {
-                ("200 OK", metrics.render(chrono::Utc::now().timestamp()))
-            } else {
-                ("404 Not Found", "only /metrics is served here\n".to_string())
-            };
+            let (status, body) =
+                if head.starts_with("GET /metrics ") || head.starts_with("GET /metrics?") {
+                    ("200 OK", metrics.render(chrono::Utc::now().timestamp()))
+                } else {
+                    (
+                        "404 Not Found",
+                        "only /metrics is served here\n".to_string(),
+                    )
+                };
             let response = format!(
                 "HTTP/1.1 {status}\r\nContent-Type: text/plain; version=0.0.4\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
                 body.len()
@@ -180,7 +276,10 @@ mod tests {
         metrics.readings_accepted.store(7, Relaxed);
         let server = tokio::spawn(serve(listener, metrics));
         let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
-        stream.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n").await.unwrap();
+        stream
+            .write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
+            .await
+            .unwrap();
         let mut out = String::new();
         stream.read_to_string(&mut out).await.unwrap();
         server.abort();

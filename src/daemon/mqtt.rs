@@ -30,9 +30,9 @@ pub enum MqttError {
 #[derive(Debug, Clone)]
 pub enum AckToken {
     /// MQTT 3.1.1.
-    V4(rumqttc::Publish),
+    V4(Box<rumqttc::Publish>),
     /// MQTT 5.
-    V5(v5::mqttbytes::v5::Publish),
+    V5(Box<v5::mqttbytes::v5::Publish>),
 }
 
 /// A cloneable handle to publish, acknowledge, subscribe and disconnect.
@@ -47,7 +47,7 @@ pub enum Client {
 /// The event loop, which must be polled continuously by exactly one task.
 pub enum Connection {
     /// MQTT 3.1.1.
-    V4(rumqttc::EventLoop),
+    V4(Box<rumqttc::EventLoop>),
     /// MQTT 5.
     V5(Box<v5::EventLoop>),
 }
@@ -71,6 +71,8 @@ pub enum Polled {
     },
     /// The broker acknowledged one of our QoS 1 publishes.
     PubAck,
+    /// The broker acknowledged a subscription.
+    SubAck,
     /// We sent DISCONNECT: the loop is done.
     Disconnected,
     /// Anything else (pings, subacks, outgoing packets).
@@ -109,7 +111,7 @@ pub fn connect(b: &BrokerSettings, mode: SessionMode) -> Result<(Client, Connect
                 o.set_credentials(u, &p.0);
             }
             let (c, e) = rumqttc::AsyncClient::new(o, cap);
-            Ok((Client::V4(c), Connection::V4(e)))
+            Ok((Client::V4(c), Connection::V4(Box::new(e))))
         }
         Protocol::V5 => {
             let mut o = v5::MqttOptions::new(&b.client_id, &b.host, b.port);
@@ -132,23 +134,35 @@ pub fn connect(b: &BrokerSettings, mode: SessionMode) -> Result<(Client, Connect
 /// Builds a rustls client configuration from PEM files (ring provider).
 fn tls_configuration(files: &TlsFiles) -> Result<TlsConfiguration, MqttError> {
     use rustls::pki_types::{CertificateDer, PrivateKeyDer};
-    let read = |p: &std::path::Path| std::fs::read(p).map_err(|e| MqttError::Tls(format!("{}: {e}", p.display())));
-    let certs = |bytes: Vec<u8>, p: &std::path::Path| -> Result<Vec<CertificateDer<'static>>, MqttError> {
-        rustls_pemfile::certs(&mut bytes.as_slice()).collect::<Result<Vec<_>, _>>().map_err(|e| MqttError::Tls(format!("{}: {e}", p.display())))
+    let read = |p: &std::path::Path| {
+        std::fs::read(p).map_err(|e| MqttError::Tls(format!("{}: {e}", p.display())))
     };
+    let certs =
+        |bytes: Vec<u8>, p: &std::path::Path| -> Result<Vec<CertificateDer<'static>>, MqttError> {
+            rustls_pemfile::certs(&mut bytes.as_slice())
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| MqttError::Tls(format!("{}: {e}", p.display())))
+        };
     let mut roots = rustls::RootCertStore::empty();
     for cert in certs(read(&files.ca_file)?, &files.ca_file)? {
-        roots.add(cert).map_err(|e| MqttError::Tls(format!("{}: {e}", files.ca_file.display())))?;
+        roots
+            .add(cert)
+            .map_err(|e| MqttError::Tls(format!("{}: {e}", files.ca_file.display())))?;
     }
     let builder = rustls::ClientConfig::builder().with_root_certificates(roots);
     let config = match &files.client_auth {
         None => builder.with_no_client_auth(),
         Some((cert, key)) => {
             let chain = certs(read(cert)?, cert)?;
-            let key: PrivateKeyDer<'static> = rustls_pemfile::private_key(&mut read(key)?.as_slice())
-                .map_err(|e| MqttError::Tls(format!("{}: {e}", key.display())))?
-                .ok_or_else(|| MqttError::Tls(format!("{}: no private key found", key.display())))?;
-            builder.with_client_auth_cert(chain, key).map_err(|e| MqttError::Tls(e.to_string()))?
+            let key: PrivateKeyDer<'static> =
+                rustls_pemfile::private_key(&mut read(key)?.as_slice())
+                    .map_err(|e| MqttError::Tls(format!("{}: {e}", key.display())))?
+                    .ok_or_else(|| {
+                        MqttError::Tls(format!("{}: no private key found", key.display()))
+                    })?;
+            builder
+                .with_client_auth_cert(chain, key)
+                .map_err(|e| MqttError::Tls(e.to_string()))?
         }
     };
     Ok(TlsConfiguration::Rustls(Arc::new(config)))
@@ -168,11 +182,16 @@ impl Connection {
             Connection::V4(e) => {
                 use rumqttc::{Event, Outgoing, Packet};
                 match e.poll().await {
-                    Ok(Event::Incoming(Packet::ConnAck(c))) => Polled::ConnAck { session_present: c.session_present },
-                    Ok(Event::Incoming(Packet::Publish(p))) => {
-                        Polled::Publish { topic: p.topic.clone(), payload: p.payload.to_vec(), token: AckToken::V4(p) }
-                    }
+                    Ok(Event::Incoming(Packet::ConnAck(c))) => Polled::ConnAck {
+                        session_present: c.session_present,
+                    },
+                    Ok(Event::Incoming(Packet::Publish(p))) => Polled::Publish {
+                        topic: p.topic.clone(),
+                        payload: p.payload.to_vec(),
+                        token: AckToken::V4(Box::new(p)),
+                    },
                     Ok(Event::Incoming(Packet::PubAck(_))) => Polled::PubAck,
+                    Ok(Event::Incoming(Packet::SubAck(_))) => Polled::SubAck,
                     Ok(Event::Outgoing(Outgoing::Disconnect)) => Polled::Disconnected,
                     Ok(_) => Polled::Other,
                     Err(err) => Polled::Error(err.to_string()),
@@ -182,13 +201,16 @@ impl Connection {
                 use v5::mqttbytes::v5::Packet;
                 use v5::Event;
                 match e.poll().await {
-                    Ok(Event::Incoming(Packet::ConnAck(c))) => Polled::ConnAck { session_present: c.session_present },
+                    Ok(Event::Incoming(Packet::ConnAck(c))) => Polled::ConnAck {
+                        session_present: c.session_present,
+                    },
                     Ok(Event::Incoming(Packet::Publish(p))) => Polled::Publish {
                         topic: String::from_utf8_lossy(&p.topic).into_owned(),
                         payload: p.payload.to_vec(),
-                        token: AckToken::V5(p),
+                        token: AckToken::V5(Box::new(p)),
                     },
                     Ok(Event::Incoming(Packet::PubAck(_))) => Polled::PubAck,
+                    Ok(Event::Incoming(Packet::SubAck(_))) => Polled::SubAck,
                     Ok(Event::Outgoing(rumqttc::Outgoing::Disconnect)) => Polled::Disconnected,
                     Ok(_) => Polled::Other,
                     Err(err) => Polled::Error(err.to_string()),
@@ -212,14 +234,19 @@ impl Client {
     /// Publishes `payload` on `topic` with QoS 1 (not retained).
     pub async fn publish(&self, topic: &str, qos: QoS, payload: Vec<u8>) -> Result<(), MqttError> {
         let r = match self {
-            Client::V4(c) => c.publish(topic, qos, false, payload).await.map_err(|e| e.to_string()),
+            Client::V4(c) => c
+                .publish(topic, qos, false, payload)
+                .await
+                .map_err(|e| e.to_string()),
             Client::V5(c) => {
                 let qos = match qos {
                     QoS::AtMostOnce => v5::mqttbytes::QoS::AtMostOnce,
                     QoS::AtLeastOnce => v5::mqttbytes::QoS::AtLeastOnce,
                     QoS::ExactlyOnce => v5::mqttbytes::QoS::ExactlyOnce,
                 };
-                c.publish(topic, qos, false, payload).await.map_err(|e| e.to_string())
+                c.publish(topic, qos, false, payload)
+                    .await
+                    .map_err(|e| e.to_string())
             }
         };
         r.map_err(MqttError::Client)
@@ -229,11 +256,17 @@ impl Client {
     pub async fn subscribe_all(&self, filters: &[String]) -> Result<(), MqttError> {
         let r = match self {
             Client::V4(c) => c
-                .subscribe_many(filters.iter().map(|f| rumqttc::SubscribeFilter::new(f.clone(), QoS::AtLeastOnce)))
+                .subscribe_many(
+                    filters
+                        .iter()
+                        .map(|f| rumqttc::SubscribeFilter::new(f.clone(), QoS::AtLeastOnce)),
+                )
                 .await
                 .map_err(|e| e.to_string()),
             Client::V5(c) => c
-                .subscribe_many(filters.iter().map(|f| v5::mqttbytes::v5::Filter::new(f.clone(), v5::mqttbytes::QoS::AtLeastOnce)))
+                .subscribe_many(filters.iter().map(|f| {
+                    v5::mqttbytes::v5::Filter::new(f.clone(), v5::mqttbytes::QoS::AtLeastOnce)
+                }))
                 .await
                 .map_err(|e| e.to_string()),
         };
@@ -260,7 +293,10 @@ pub struct Backoff {
 impl Backoff {
     /// Starts at 100 ms.
     pub fn new(max: Duration) -> Self {
-        Backoff { next: Duration::from_millis(100), max }
+        Backoff {
+            next: Duration::from_millis(100),
+            max,
+        }
     }
 
     /// The delay to wait now; doubles the next one.

@@ -191,7 +191,12 @@ enum Layout<'t> {
 /// plausibility window of timestamps.
 pub fn decode(topic: &str, payload: &[u8], now_s: i64, limits: &Limits) -> Decoded {
     let mut out = Decoded::default();
-    let reject = |out: &mut Decoded, reason| out.rejected.push(Rejected { reason, topic: topic.to_string() });
+    let reject = |out: &mut Decoded, reason| {
+        out.rejected.push(Rejected {
+            reason,
+            topic: topic.to_string(),
+        })
+    };
     let Some(layout) = classify(topic) else {
         reject(&mut out, RejectReason::UnknownTopic);
         return out;
@@ -210,7 +215,9 @@ pub fn decode(topic: &str, payload: &[u8], now_s: i64, limits: &Limits) -> Decod
     };
     match layout {
         Layout::Reading(topic_meter) => match json {
-            Json::Array(items) if items.len() > limits.max_batch => reject(&mut out, RejectReason::BatchTooLong),
+            Json::Array(items) if items.len() > limits.max_batch => {
+                reject(&mut out, RejectReason::BatchTooLong)
+            }
             Json::Array(items) => {
                 for item in &items {
                     match reading_object(item, topic_meter, now_s, limits) {
@@ -247,7 +254,12 @@ fn classify(topic: &str) -> Option<Layout<'_>> {
 }
 
 /// Decodes one `{"ts": …, "kwh"|"kw"|"total_kwh": …, "meter_id"?: …}` object.
-fn reading_object(item: &Json, topic_meter: &str, now_s: i64, limits: &Limits) -> Result<Reading, RejectReason> {
+fn reading_object(
+    item: &Json,
+    topic_meter: &str,
+    now_s: i64,
+    limits: &Limits,
+) -> Result<Reading, RejectReason> {
     let Json::Object(map) = item else {
         return Err(RejectReason::WrongType);
     };
@@ -283,13 +295,22 @@ fn reading_object(item: &Json, topic_meter: &str, now_s: i64, limits: &Limits) -
         _ => Value::RegisterKwh(x),
     };
     check_value(value, limits)?;
-    Ok(Reading { meter: meter.into(), ts, value })
+    Ok(Reading {
+        meter: meter.into(),
+        ts,
+        value,
+    })
 }
 
 /// Decodes Tasmota's `{"Time": "2024-05-01T12:00:00", "ENERGY": {"Total": kWh, "Power": W}}`.
 /// The register (`Total`) is preferred because it loses nothing between messages; a
 /// device that only reports `Power` gives instantaneous kW samples instead.
-fn tasmota(json: &Json, device: &str, now_s: i64, limits: &Limits) -> Result<Reading, RejectReason> {
+fn tasmota(
+    json: &Json,
+    device: &str,
+    now_s: i64,
+    limits: &Limits,
+) -> Result<Reading, RejectReason> {
     let meter = check_meter_id(device)?;
     let Some(time) = json.get("Time") else {
         return Err(RejectReason::WrongType);
@@ -311,7 +332,11 @@ fn tasmota(json: &Json, device: &str, now_s: i64, limits: &Limits) -> Result<Rea
         return Err(RejectReason::WrongType);
     };
     check_value(value, limits)?;
-    Ok(Reading { meter: meter.into(), ts, value })
+    Ok(Reading {
+        meter: meter.into(),
+        ts,
+        value,
+    })
 }
 
 /// A JSON number as f64. serde_json cannot hold NaN, so a non-finite value only comes from
@@ -327,7 +352,12 @@ fn number(v: &Json) -> Result<f64, RejectReason> {
             }
         }
         // Some writers emit "NaN" or "Infinity" as strings; name them for what they are.
-        Json::String(s) if matches!(s.trim().to_ascii_lowercase().as_str(), "nan" | "inf" | "-inf" | "infinity" | "-infinity") => {
+        Json::String(s)
+            if matches!(
+                s.trim().to_ascii_lowercase().as_str(),
+                "nan" | "inf" | "-inf" | "infinity" | "-infinity"
+            ) =>
+        {
             Err(RejectReason::NotFinite)
         }
         _ => Err(RejectReason::WrongType),
@@ -337,7 +367,9 @@ fn number(v: &Json) -> Result<f64, RejectReason> {
 fn check_meter_id(id: &str) -> Result<&str, RejectReason> {
     let ok = !id.is_empty()
         && id.len() <= MAX_METER_ID_BYTES
-        && !id.chars().any(|c| c.is_control() || matches!(c, '+' | '#' | '/'));
+        && !id
+            .chars()
+            .any(|c| c.is_control() || matches!(c, '+' | '#' | '/'));
     if ok {
         Ok(id)
     } else {
@@ -374,7 +406,9 @@ fn check_value(value: Value, limits: &Limits) -> Result<(), RejectReason> {
 }
 
 fn parse_rfc3339(text: &str) -> Result<i64, RejectReason> {
-    DateTime::parse_from_rfc3339(text.trim()).map(|t| t.timestamp()).map_err(|_| RejectReason::BadTimestamp)
+    DateTime::parse_from_rfc3339(text.trim())
+        .map(|t| t.timestamp())
+        .map_err(|_| RejectReason::BadTimestamp)
 }
 
 /// Tasmota writes local time without a zone (`2024-05-01T12:00:00`); newer firmware may
@@ -418,37 +452,65 @@ mod tests {
 
     #[test]
     fn interval_energy_is_read_from_kwh() {
-        check("meters/m1/reading", r#"{"ts":"2024-05-01T00:00:00Z","kwh":0.25}"#, Ok(("m1", NOW, IntervalKwh(0.25))));
+        check(
+            "meters/m1/reading",
+            r#"{"ts":"2024-05-01T00:00:00Z","kwh":0.25}"#,
+            Ok(("m1", NOW, IntervalKwh(0.25))),
+        );
     }
 
     #[test]
     fn average_power_is_read_from_kw() {
-        check("meters/m1/reading", r#"{"ts":"2024-05-01T00:00:00Z","kw":3.5}"#, Ok(("m1", NOW, Kw(3.5))));
+        check(
+            "meters/m1/reading",
+            r#"{"ts":"2024-05-01T00:00:00Z","kw":3.5}"#,
+            Ok(("m1", NOW, Kw(3.5))),
+        );
     }
 
     #[test]
     fn a_cumulative_register_is_labelled_as_such() {
-        check("meters/m1/reading", r#"{"ts":"2024-05-01T00:00:00Z","total_kwh":12345.6}"#, Ok(("m1", NOW, RegisterKwh(12345.6))));
+        check(
+            "meters/m1/reading",
+            r#"{"ts":"2024-05-01T00:00:00Z","total_kwh":12345.6}"#,
+            Ok(("m1", NOW, RegisterKwh(12345.6))),
+        );
     }
 
     #[test]
     fn an_offset_timestamp_is_converted_to_utc() {
-        check("meters/m1/reading", r#"{"ts":"2024-05-01T02:00:00+02:00","kwh":1}"#, Ok(("m1", NOW, IntervalKwh(1.0))));
+        check(
+            "meters/m1/reading",
+            r#"{"ts":"2024-05-01T02:00:00+02:00","kwh":1}"#,
+            Ok(("m1", NOW, IntervalKwh(1.0))),
+        );
     }
 
     #[test]
     fn integer_unix_seconds_are_accepted() {
-        check("meters/m1/reading", &format!(r#"{{"ts":{NOW},"kwh":1}}"#), Ok(("m1", NOW, IntervalKwh(1.0))));
+        check(
+            "meters/m1/reading",
+            &format!(r#"{{"ts":{NOW},"kwh":1}}"#),
+            Ok(("m1", NOW, IntervalKwh(1.0))),
+        );
     }
 
     #[test]
     fn the_payload_meter_id_wins_over_the_topic() {
-        check("meters/gw7/reading", r#"{"ts":"2024-05-01T00:00:00Z","kwh":1,"meter_id":"m9"}"#, Ok(("m9", NOW, IntervalKwh(1.0))));
+        check(
+            "meters/gw7/reading",
+            r#"{"ts":"2024-05-01T00:00:00Z","kwh":1,"meter_id":"m9"}"#,
+            Ok(("m9", NOW, IntervalKwh(1.0))),
+        );
     }
 
     #[test]
     fn any_topic_prefix_is_allowed_for_sharding() {
-        check("feeder/12/meters/m1/reading", r#"{"ts":"2024-05-01T00:00:00Z","kwh":1}"#, Ok(("m1", NOW, IntervalKwh(1.0))));
+        check(
+            "feeder/12/meters/m1/reading",
+            r#"{"ts":"2024-05-01T00:00:00Z","kwh":1}"#,
+            Ok(("m1", NOW, IntervalKwh(1.0))),
+        );
     }
 
     #[test]
@@ -459,7 +521,10 @@ mod tests {
         );
         assert_eq!(d.readings.len(), 2);
         assert_eq!(d.readings[1].ts, NOW + 1800);
-        assert_eq!(d.rejected.iter().map(|r| r.reason).collect::<Vec<_>>(), vec![R::Negative]);
+        assert_eq!(
+            d.rejected.iter().map(|r| r.reason).collect::<Vec<_>>(),
+            vec![R::Negative]
+        );
     }
 
     #[test]
@@ -471,29 +536,53 @@ mod tests {
 
     #[test]
     fn tasmota_energy_total_is_a_register() {
-        check("tele/plug-3/SENSOR", r#"{"Time":"2024-05-01T00:00:00","ENERGY":{"Total":42.5,"Power":120}}"#, Ok(("plug-3", NOW, RegisterKwh(42.5))));
+        check(
+            "tele/plug-3/SENSOR",
+            r#"{"Time":"2024-05-01T00:00:00","ENERGY":{"Total":42.5,"Power":120}}"#,
+            Ok(("plug-3", NOW, RegisterKwh(42.5))),
+        );
     }
 
     #[test]
     fn tasmota_power_alone_is_kilowatts() {
-        check("tele/plug-3/SENSOR", r#"{"Time":"2024-05-01T00:00:00","ENERGY":{"Power":1500}}"#, Ok(("plug-3", NOW, Kw(1.5))));
+        check(
+            "tele/plug-3/SENSOR",
+            r#"{"Time":"2024-05-01T00:00:00","ENERGY":{"Power":1500}}"#,
+            Ok(("plug-3", NOW, Kw(1.5))),
+        );
     }
 
     #[test]
     fn tasmota_local_time_uses_the_configured_offset() {
-        let limits = Limits { tasmota_tz_offset_s: 3600, ..Limits::default() };
-        let d = decode("tele/p/SENSOR", br#"{"Time":"2024-05-01T01:00:00","ENERGY":{"Total":1}}"#, NOW, &limits);
+        let limits = Limits {
+            tasmota_tz_offset_s: 3600,
+            ..Limits::default()
+        };
+        let d = decode(
+            "tele/p/SENSOR",
+            br#"{"Time":"2024-05-01T01:00:00","ENERGY":{"Total":1}}"#,
+            NOW,
+            &limits,
+        );
         assert_eq!(d.readings[0].ts, NOW);
     }
 
     #[test]
     fn tasmota_without_energy_is_the_wrong_type() {
-        check("tele/plug-3/SENSOR", r#"{"Time":"2024-05-01T00:00:00","AM2301":{"Temperature":20}}"#, Err(R::WrongType));
+        check(
+            "tele/plug-3/SENSOR",
+            r#"{"Time":"2024-05-01T00:00:00","AM2301":{"Temperature":20}}"#,
+            Err(R::WrongType),
+        );
     }
 
     #[test]
     fn an_unknown_topic_layout_is_refused() {
-        check("meters/m1/status", r#"{"ts":"2024-05-01T00:00:00Z","kwh":1}"#, Err(R::UnknownTopic));
+        check(
+            "meters/m1/status",
+            r#"{"ts":"2024-05-01T00:00:00Z","kwh":1}"#,
+            Err(R::UnknownTopic),
+        );
         check("reading", "{}", Err(R::UnknownTopic));
     }
 
@@ -505,77 +594,167 @@ mod tests {
 
     #[test]
     fn bytes_that_are_not_utf8_are_refused_as_not_json() {
-        let d = decode("meters/m1/reading", &[0xff, 0xfe, 0x7b], NOW, &Limits::default());
+        let d = decode(
+            "meters/m1/reading",
+            &[0xff, 0xfe, 0x7b],
+            NOW,
+            &Limits::default(),
+        );
         assert_eq!(d.rejected[0].reason, R::NotJson);
     }
 
     #[test]
     fn a_string_where_a_number_belongs_is_the_wrong_type() {
-        check("meters/m1/reading", r#"{"ts":"2024-05-01T00:00:00Z","kwh":"1.0"}"#, Err(R::WrongType));
-        check("meters/m1/reading", r#"{"ts":true,"kwh":1}"#, Err(R::WrongType));
-        check("meters/m1/reading", r#"{"ts":"2024-05-01T00:00:00Z"}"#, Err(R::WrongType));
+        check(
+            "meters/m1/reading",
+            r#"{"ts":"2024-05-01T00:00:00Z","kwh":"1.0"}"#,
+            Err(R::WrongType),
+        );
+        check(
+            "meters/m1/reading",
+            r#"{"ts":true,"kwh":1}"#,
+            Err(R::WrongType),
+        );
+        check(
+            "meters/m1/reading",
+            r#"{"ts":"2024-05-01T00:00:00Z"}"#,
+            Err(R::WrongType),
+        );
         check("meters/m1/reading", r#"{"kwh":1}"#, Err(R::WrongType));
         check("meters/m1/reading", "42", Err(R::WrongType));
-        check("meters/m1/reading", r#"{"ts":"2024-05-01T00:00:00Z","kwh":1,"meter_id":7}"#, Err(R::WrongType));
+        check(
+            "meters/m1/reading",
+            r#"{"ts":"2024-05-01T00:00:00Z","kwh":1,"meter_id":7}"#,
+            Err(R::WrongType),
+        );
     }
 
     #[test]
     fn two_value_fields_in_one_reading_are_ambiguous() {
-        check("meters/m1/reading", r#"{"ts":"2024-05-01T00:00:00Z","kwh":1,"kw":4}"#, Err(R::WrongType));
+        check(
+            "meters/m1/reading",
+            r#"{"ts":"2024-05-01T00:00:00Z","kwh":1,"kw":4}"#,
+            Err(R::WrongType),
+        );
     }
 
     #[test]
     fn nan_and_infinity_are_not_finite() {
-        check("meters/m1/reading", r#"{"ts":"2024-05-01T00:00:00Z","kwh":"NaN"}"#, Err(R::NotFinite));
-        check("meters/m1/reading", r#"{"ts":"2024-05-01T00:00:00Z","kw":"Infinity"}"#, Err(R::NotFinite));
-        check("meters/m1/reading", r#"{"ts":"2024-05-01T00:00:00Z","kwh":1e999}"#, Err(R::NotJson));
+        check(
+            "meters/m1/reading",
+            r#"{"ts":"2024-05-01T00:00:00Z","kwh":"NaN"}"#,
+            Err(R::NotFinite),
+        );
+        check(
+            "meters/m1/reading",
+            r#"{"ts":"2024-05-01T00:00:00Z","kw":"Infinity"}"#,
+            Err(R::NotFinite),
+        );
+        check(
+            "meters/m1/reading",
+            r#"{"ts":"2024-05-01T00:00:00Z","kwh":1e999}"#,
+            Err(R::NotJson),
+        );
     }
 
     #[test]
     fn negative_energy_and_power_are_refused() {
-        check("meters/m1/reading", r#"{"ts":"2024-05-01T00:00:00Z","kwh":-0.1}"#, Err(R::Negative));
-        check("meters/m1/reading", r#"{"ts":"2024-05-01T00:00:00Z","kw":-3}"#, Err(R::Negative));
-        check("meters/m1/reading", r#"{"ts":"2024-05-01T00:00:00Z","total_kwh":-3}"#, Err(R::Negative));
+        check(
+            "meters/m1/reading",
+            r#"{"ts":"2024-05-01T00:00:00Z","kwh":-0.1}"#,
+            Err(R::Negative),
+        );
+        check(
+            "meters/m1/reading",
+            r#"{"ts":"2024-05-01T00:00:00Z","kw":-3}"#,
+            Err(R::Negative),
+        );
+        check(
+            "meters/m1/reading",
+            r#"{"ts":"2024-05-01T00:00:00Z","total_kwh":-3}"#,
+            Err(R::Negative),
+        );
     }
 
     #[test]
     fn an_absurd_power_is_implausible() {
-        check("meters/m1/reading", r#"{"ts":"2024-05-01T00:00:00Z","kw":1e7}"#, Err(R::Implausible));
+        check(
+            "meters/m1/reading",
+            r#"{"ts":"2024-05-01T00:00:00Z","kw":1e7}"#,
+            Err(R::Implausible),
+        );
     }
 
     #[test]
     fn a_timestamp_days_ahead_is_in_the_future() {
-        check("meters/m1/reading", r#"{"ts":"2024-05-03T00:00:00Z","kwh":1}"#, Err(R::TimestampFuture));
+        check(
+            "meters/m1/reading",
+            r#"{"ts":"2024-05-03T00:00:00Z","kwh":1}"#,
+            Err(R::TimestampFuture),
+        );
     }
 
     #[test]
     fn a_timestamp_decades_ago_is_in_the_past() {
-        check("meters/m1/reading", r#"{"ts":"1990-01-01T00:00:00Z","kwh":1}"#, Err(R::TimestampPast));
+        check(
+            "meters/m1/reading",
+            r#"{"ts":"1990-01-01T00:00:00Z","kwh":1}"#,
+            Err(R::TimestampPast),
+        );
     }
 
     #[test]
     fn a_garbled_timestamp_is_refused() {
-        check("meters/m1/reading", r#"{"ts":"yesterday","kwh":1}"#, Err(R::BadTimestamp));
-        check("tele/p/SENSOR", r#"{"Time":"01/05/2024","ENERGY":{"Total":1}}"#, Err(R::BadTimestamp));
+        check(
+            "meters/m1/reading",
+            r#"{"ts":"yesterday","kwh":1}"#,
+            Err(R::BadTimestamp),
+        );
+        check(
+            "tele/p/SENSOR",
+            r#"{"Time":"01/05/2024","ENERGY":{"Total":1}}"#,
+            Err(R::BadTimestamp),
+        );
     }
 
     #[test]
     fn an_oversized_payload_is_refused_before_parsing() {
-        let limits = Limits { max_payload_bytes: 10, ..Limits::default() };
-        let d = decode("meters/m1/reading", br#"{"ts":"2024-05-01T00:00:00Z","kwh":1}"#, NOW, &limits);
+        let limits = Limits {
+            max_payload_bytes: 10,
+            ..Limits::default()
+        };
+        let d = decode(
+            "meters/m1/reading",
+            br#"{"ts":"2024-05-01T00:00:00Z","kwh":1}"#,
+            NOW,
+            &limits,
+        );
         assert_eq!(d.rejected[0].reason, R::Oversized);
     }
 
     #[test]
     fn a_meter_id_with_wildcards_or_control_characters_is_refused() {
-        check("meters/m1/reading", r#"{"ts":"2024-05-01T00:00:00Z","kwh":1,"meter_id":"a/b"}"#, Err(R::BadMeterId));
-        check("meters/m1/reading", r#"{"ts":"2024-05-01T00:00:00Z","kwh":1,"meter_id":"a\n"}"#, Err(R::BadMeterId));
-        check("meters//reading", r#"{"ts":"2024-05-01T00:00:00Z","kwh":1}"#, Err(R::BadMeterId));
+        check(
+            "meters/m1/reading",
+            r#"{"ts":"2024-05-01T00:00:00Z","kwh":1,"meter_id":"a/b"}"#,
+            Err(R::BadMeterId),
+        );
+        check(
+            "meters/m1/reading",
+            r#"{"ts":"2024-05-01T00:00:00Z","kwh":1,"meter_id":"a\n"}"#,
+            Err(R::BadMeterId),
+        );
+        check(
+            "meters//reading",
+            r#"{"ts":"2024-05-01T00:00:00Z","kwh":1}"#,
+            Err(R::BadMeterId),
+        );
     }
 
     #[test]
     fn every_reason_has_a_distinct_label_and_index() {
-        let labels: std::collections::HashSet<_> = RejectReason::ALL.iter().map(|r| r.as_str()).collect();
+        let labels: std::collections::HashSet<_> =
+            RejectReason::ALL.iter().map(|r| r.as_str()).collect();
         assert_eq!(labels.len(), RejectReason::ALL.len());
         for (i, r) in RejectReason::ALL.iter().enumerate() {
             assert_eq!(r.index(), i);

@@ -98,7 +98,11 @@ pub struct RunSummary {
 /// One message on its way from the source to ingest.
 enum IngestMsg {
     /// A decoded message and the token to acknowledge it with once durable.
-    Delivery { topic: String, decoded: Decoded, token: Option<AckToken> },
+    Delivery {
+        topic: String,
+        decoded: Decoded,
+        token: Option<AckToken>,
+    },
     /// A wake-up so ingest checkpoints on time even when no messages come.
     Tick,
 }
@@ -111,11 +115,19 @@ struct AlertJob {
 }
 
 /// Runs the daemon until `shutdown` becomes true, then drains and checkpoints.
-pub async fn run(settings: Settings, metrics: Arc<Metrics>, mut shutdown: watch::Receiver<bool>) -> Result<RunSummary, DaemonError> {
+pub async fn run(
+    settings: Settings,
+    metrics: Arc<Metrics>,
+    mut shutdown: watch::Receiver<bool>,
+) -> Result<RunSummary, DaemonError> {
     let s = Arc::new(settings);
     let (store, table, recovery) = Store::open(&s.state_dir, s.table)?;
     let alerts_path = s.state_dir.join("alerts.jsonl");
-    let (book, n_torn_alerts) = AlertBook::replay(&alerts_path).map_err(|source| DaemonError::Alerts { path: alerts_path.clone(), source })?;
+    let (book, n_torn_alerts) =
+        AlertBook::replay(&alerts_path).map_err(|source| DaemonError::Alerts {
+            path: alerts_path.clone(),
+            source,
+        })?;
     tracing::info!(
         state_dir = %s.state_dir.display(),
         from_snapshot = recovery.from_snapshot,
@@ -131,16 +143,24 @@ pub async fn run(settings: Settings, metrics: Arc<Metrics>, mut shutdown: watch:
 
     let metrics_task = match s.metrics_listen {
         Some(addr) => {
-            let listener = tokio::net::TcpListener::bind(addr).await.map_err(|source| DaemonError::Metrics { addr, source })?;
+            let listener = tokio::net::TcpListener::bind(addr)
+                .await
+                .map_err(|source| DaemonError::Metrics { addr, source })?;
             tracing::info!(%addr, "metrics endpoint listening");
-            Some(tokio::spawn(super::metrics::serve(listener, metrics.clone())))
+            Some(tokio::spawn(super::metrics::serve(
+                listener,
+                metrics.clone(),
+            )))
         }
         None => None,
     };
 
     // Packets up to four times the payload limit are read and refused as oversized; only
     // bigger ones would kill the event loop (and be redelivered forever), so the margin is wide.
-    let mode = SessionMode { manual_acks: true, max_packet_bytes: (s.limits.max_payload_bytes * 4).max(1 << 20) };
+    let mode = SessionMode {
+        manual_acks: true,
+        max_packet_bytes: (s.limits.max_payload_bytes * 4).max(1 << 20),
+    };
     let (client, connection) = mqtt::connect(&s.broker, mode)?;
 
     let (ingest_tx, ingest_rx) = mpsc::channel::<IngestMsg>(s.queue_capacity);
@@ -151,7 +171,15 @@ pub async fn run(settings: Settings, metrics: Arc<Metrics>, mut shutdown: watch:
     let (alert_tx, alert_rx) = mpsc::channel::<AlertJob>(256);
     let finishing = Arc::new(AtomicBool::new(false));
 
-    let source = tokio::spawn(source_loop(connection, client.clone(), s.clone(), ingest_tx.clone(), shutdown.clone(), metrics.clone(), finishing.clone()));
+    let source = tokio::spawn(source_loop(
+        connection,
+        client.clone(),
+        s.clone(),
+        ingest_tx.clone(),
+        shutdown.clone(),
+        metrics.clone(),
+        finishing.clone(),
+    ));
     let ticker = {
         let tx = ingest_tx;
         let mut shutdown = shutdown.clone();
@@ -176,7 +204,12 @@ pub async fn run(settings: Settings, metrics: Arc<Metrics>, mut shutdown: watch:
             }
         })
     };
-    let sink = tokio::spawn(alert_sink(alert_rx, client.clone(), s.clone(), metrics.clone()));
+    let sink = tokio::spawn(alert_sink(
+        alert_rx,
+        client.clone(),
+        s.clone(),
+        metrics.clone(),
+    ));
     let ingest = {
         let (done_tx, done_rx) = tokio::sync::oneshot::channel();
         let s = s.clone();
@@ -184,9 +217,25 @@ pub async fn run(settings: Settings, metrics: Arc<Metrics>, mut shutdown: watch:
         std::thread::Builder::new()
             .name("flatline-ingest".into())
             .spawn(move || {
-                let mut ingest = Ingest { s, store, table, book, ack_tx, alert_tx, metrics, pending: Vec::new(), log: RateLimitedLog::new() };
+                let mut ingest = Ingest {
+                    s,
+                    store,
+                    table,
+                    book,
+                    ack_tx,
+                    alert_tx,
+                    metrics,
+                    pending: Vec::new(),
+                    log: RateLimitedLog::new(),
+                };
                 let result = ingest.run(ingest_rx);
-                let _ = done_tx.send(result.map(|()| (ingest.table.len(), ingest.table.n_accepted, ingest.book.n_open())));
+                let _ = done_tx.send(result.map(|()| {
+                    (
+                        ingest.table.len(),
+                        ingest.table.n_accepted,
+                        ingest.book.n_open(),
+                    )
+                }));
             })
             .map_err(|e| DaemonError::Shutdown(format!("cannot start the ingest thread: {e}")))?;
         done_rx
@@ -197,7 +246,9 @@ pub async fn run(settings: Settings, metrics: Arc<Metrics>, mut shutdown: watch:
     let deadline = s.shutdown_deadline;
     let drained = tokio::time::timeout(deadline, async {
         let _ = ticker.await;
-        let ingest_result = ingest.await.map_err(|_| DaemonError::Shutdown("the ingest thread panicked".into()))??;
+        let ingest_result = ingest
+            .await
+            .map_err(|_| DaemonError::Shutdown("the ingest thread panicked".into()))??;
         let _ = acker.await;
         let _ = sink.await;
         // Everything queued for the broker (acks, alerts) is in the request channel now:
@@ -260,7 +311,9 @@ async fn source_loop(
                 metrics.mqtt_connects.fetch_add(1, Relaxed);
                 backoff.reset();
                 tracing::info!(host = %s.broker.host, port = s.broker.port, session_present, "connected to broker");
-                if !session_present {
+                if session_present {
+                    metrics.mqtt_subscribed.store(1, Relaxed);
+                } else {
                     // Subscribing awaits the request channel, which only this loop drains:
                     // do it from another task so this one keeps polling.
                     let client = client.clone();
@@ -272,7 +325,11 @@ async fn source_loop(
                     });
                 }
             }
-            Polled::Publish { topic, payload, token } => {
+            Polled::Publish {
+                topic,
+                payload,
+                token,
+            } => {
                 metrics.messages_received.fetch_add(1, Relaxed);
                 let Some(sender) = &tx else {
                     // Shutting down: leave it unacknowledged for the next session.
@@ -280,11 +337,22 @@ async fn source_loop(
                 };
                 let decoded = decode(&topic, &payload, chrono::Utc::now().timestamp(), &s.limits);
                 // Awaiting here is backpressure, not a deadlock: ingest never waits on this loop.
-                if sender.send(IngestMsg::Delivery { topic, decoded, token: Some(token) }).await.is_err() {
+                if sender
+                    .send(IngestMsg::Delivery {
+                        topic,
+                        decoded,
+                        token: Some(token),
+                    })
+                    .await
+                    .is_err()
+                {
                     tx = None;
                 }
             }
             Polled::Disconnected => break,
+            Polled::SubAck => {
+                metrics.mqtt_subscribed.store(1, Relaxed);
+            }
             Polled::PubAck | Polled::Other => {}
             Polled::Error(error) => {
                 if finishing.load(Relaxed) {
@@ -311,19 +379,31 @@ impl RateLimitedLog {
     const PER_WINDOW: u32 = 20;
 
     fn new() -> Self {
-        RateLimitedLog { window_start: Instant::now(), n_logged: 0, n_suppressed: 0 }
+        RateLimitedLog {
+            window_start: Instant::now(),
+            n_logged: 0,
+            n_suppressed: 0,
+        }
     }
 
     fn rejected(&mut self, reason: RejectReason, topic: &str, meter: Option<&str>) {
         if self.window_start.elapsed() >= Duration::from_secs(10) {
             if self.n_suppressed > 0 {
-                tracing::warn!(suppressed = self.n_suppressed, "more refused readings not logged individually (see metrics)");
+                tracing::warn!(
+                    suppressed = self.n_suppressed,
+                    "more refused readings not logged individually (see metrics)"
+                );
             }
             *self = RateLimitedLog::new();
         }
         if self.n_logged < Self::PER_WINDOW {
             self.n_logged += 1;
-            tracing::warn!(reason = reason.as_str(), topic, meter = meter.unwrap_or(""), "reading refused");
+            tracing::warn!(
+                reason = reason.as_str(),
+                topic,
+                meter = meter.unwrap_or(""),
+                "reading refused"
+            );
         } else {
             self.n_suppressed += 1;
         }
@@ -348,7 +428,11 @@ impl Ingest {
     fn run(&mut self, mut rx: mpsc::Receiver<IngestMsg>) -> Result<(), DaemonError> {
         // Re-judge every meter once as of its last scoring: an alert decided before a crash
         // but never written is decided again here; one that was written is not repeated.
-        let due: Vec<(MeterId, i64)> = self.table.iter().map(|m| (m.id.clone(), m.scored_as_of)).collect();
+        let due: Vec<(MeterId, i64)> = self
+            .table
+            .iter()
+            .map(|m| (m.id.clone(), m.scored_as_of))
+            .collect();
         for (id, as_of) in due {
             self.score(&id, as_of);
         }
@@ -358,7 +442,12 @@ impl Ingest {
             let mut next = Some(first);
             // Take whatever is queued, up to one fsync batch, then make it durable at once.
             while let Some(msg) = next.take() {
-                if let IngestMsg::Delivery { topic, decoded, token } = msg {
+                if let IngestMsg::Delivery {
+                    topic,
+                    decoded,
+                    token,
+                } = msg
+                {
                     self.handle(&topic, decoded);
                     n_handled += 1;
                     self.pending.extend(token);
@@ -385,7 +474,9 @@ impl Ingest {
         for token in self.pending.drain(..) {
             let _ = self.ack_tx.send(token);
         }
-        self.metrics.messages_processed.fetch_add(std::mem::take(n_handled), Relaxed);
+        self.metrics
+            .messages_processed
+            .fetch_add(std::mem::take(n_handled), Relaxed);
         Ok(())
     }
 
@@ -440,40 +531,80 @@ impl Ingest {
                 }
             }
         }
-        self.metrics.meters_tracked.store(self.table.len() as u64, Relaxed);
-        self.metrics.meters_evicted.store(self.table.n_evicted, Relaxed);
+        self.metrics
+            .meters_tracked
+            .store(self.table.len() as u64, Relaxed);
+        self.metrics
+            .meters_evicted
+            .store(self.table.n_evicted, Relaxed);
     }
 
     fn score(&mut self, id: &MeterId, as_of: i64) {
-        let Some(m) = self.table.get(id.as_str()) else { return };
+        let Some(m) = self.table.get(id.as_str()) else {
+            return;
+        };
         let series = m.window.series(m.unit);
-        let ctx = Context { tz_offset_s: self.s.tz_offset_s, registry: None };
+        let ctx = Context {
+            tz_offset_s: self.s.tz_offset_s,
+            registry: None,
+        };
         let a = assess(id, &series, as_of, Model::embedded(), &ctx);
         self.metrics.assessments.fetch_add(1, Relaxed);
         if let Some(alert) = self.book.decide(&a) {
             self.book.record(&alert);
             // Bounded: if the sink falls behind, ingest waits (alerts are rare; losing one is worse).
-            let _ = self.alert_tx.blocking_send(AlertJob { alert, series, assessment: a });
+            let _ = self.alert_tx.blocking_send(AlertJob {
+                alert,
+                series,
+                assessment: a,
+            });
         }
     }
 }
 
 /// The alert sink task: picture, durable record, then the MQTT message.
-async fn alert_sink(mut rx: mpsc::Receiver<AlertJob>, client: Client, s: Arc<Settings>, metrics: Arc<Metrics>) {
+async fn alert_sink(
+    mut rx: mpsc::Receiver<AlertJob>,
+    client: Client,
+    s: Arc<Settings>,
+    metrics: Arc<Metrics>,
+) {
     let alerts_path = s.state_dir.join("alerts.jsonl");
     while let Some(job) = rx.recv().await {
-        let AlertJob { mut alert, series, assessment } = job;
+        let AlertJob {
+            mut alert,
+            series,
+            assessment,
+        } = job;
         let report_dir = s.report_dir.clone();
         let path = alerts_path.clone();
         // Drawing and fsync block: run them off the async workers.
         let written = tokio::task::spawn_blocking(move || {
             if let Some(dir) = report_dir {
-                let safe: String = alert.meter_id.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' }).collect();
-                let file = dir.join(format!("{safe}-episode{}-{}.png", alert.episode, alert.kind.as_str()));
-                let drawn = std::fs::create_dir_all(&dir).map_err(|e| e.to_string()).and_then(|()| super::chart::write_png(&file, &series, &assessment));
+                let safe: String = alert
+                    .meter_id
+                    .chars()
+                    .map(|c| {
+                        if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                            c
+                        } else {
+                            '_'
+                        }
+                    })
+                    .collect();
+                let file = dir.join(format!(
+                    "{safe}-episode{}-{}.png",
+                    alert.episode,
+                    alert.kind.as_str()
+                ));
+                let drawn = std::fs::create_dir_all(&dir)
+                    .map_err(|e| e.to_string())
+                    .and_then(|()| super::chart::write_png(&file, &series, &assessment));
                 match drawn {
                     Ok(()) => alert.report_path = Some(file.display().to_string()),
-                    Err(e) => tracing::warn!(meter = %alert.meter_id, error = %e, "report not drawn"),
+                    Err(e) => {
+                        tracing::warn!(meter = %alert.meter_id, error = %e, "report not drawn")
+                    }
                 }
             }
             append_line(&path, &alert).map(|()| alert)
@@ -502,7 +633,10 @@ fn append_line(path: &std::path::Path, alert: &Alert) -> Result<(), std::io::Err
     use std::io::Write;
     let mut line = serde_json::to_vec(alert).map_err(std::io::Error::other)?;
     line.push(b'\n');
-    let mut f = std::fs::OpenOptions::new().create(true).append(true).open(path)?;
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)?;
     f.write_all(&line)?;
     f.sync_data()
 }

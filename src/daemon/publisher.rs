@@ -60,7 +60,12 @@ pub struct PublishOptions {
 
 impl Default for PublishOptions {
     fn default() -> Self {
-        PublishOptions { topic_prefix: String::new(), qos: QoS::AtLeastOnce, speed: None, ack_idle_timeout: Duration::from_secs(60) }
+        PublishOptions {
+            topic_prefix: String::new(),
+            qos: QoS::AtLeastOnce,
+            speed: None,
+            ack_idle_timeout: Duration::from_secs(60),
+        }
     }
 }
 
@@ -77,19 +82,30 @@ pub struct PublishReport {
 
 /// The JSON payload of one reading in the default layout.
 pub fn payload_json(r: &OutReading) -> Vec<u8> {
-    let ts = chrono::DateTime::from_timestamp(r.ts, 0).unwrap_or_default().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let ts = chrono::DateTime::from_timestamp(r.ts, 0)
+        .unwrap_or_default()
+        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
     let (field, x) = match r.value {
         Value::IntervalKwh(x) => ("kwh", x),
         Value::Kw(x) => ("kw", x),
         Value::RegisterKwh(x) => ("total_kwh", x),
     };
-    serde_json::json!({ "ts": ts, field: x }).to_string().into_bytes()
+    serde_json::json!({ "ts": ts, field: x })
+        .to_string()
+        .into_bytes()
 }
 
 /// Publishes `readings` (already in time order) and waits for every acknowledgement.
-pub async fn publish_all(broker: &BrokerSettings, readings: impl IntoIterator<Item = OutReading>, opts: &PublishOptions) -> Result<PublishReport, PublishError> {
+pub async fn publish_all(
+    broker: &BrokerSettings,
+    readings: impl IntoIterator<Item = OutReading>,
+    opts: &PublishOptions,
+) -> Result<PublishReport, PublishError> {
     let started = Instant::now();
-    let mode = SessionMode { manual_acks: false, max_packet_bytes: 1 << 20 };
+    let mode = SessionMode {
+        manual_acks: false,
+        max_packet_bytes: 1 << 20,
+    };
     let (client, mut connection) = mqtt::connect(broker, mode)?;
     let n_acked = Arc::new(AtomicU64::new(0));
     let finishing = Arc::new(AtomicBool::new(false));
@@ -143,30 +159,51 @@ pub async fn publish_all(broker: &BrokerSettings, readings: impl IntoIterator<It
                 last = (now, Instant::now());
             } else if last.1.elapsed() > opts.ack_idle_timeout {
                 poller.abort();
-                return Err(PublishError::AckTimeout { n_published, n_acked: now, idle_s: opts.ack_idle_timeout.as_secs() });
+                return Err(PublishError::AckTimeout {
+                    n_published,
+                    n_acked: now,
+                    idle_s: opts.ack_idle_timeout.as_secs(),
+                });
             }
         }
     }
     finishing.store(true, Relaxed);
     client.disconnect().await?;
     let _ = tokio::time::timeout(Duration::from_secs(5), poller).await;
-    Ok(PublishReport { n_published, n_acked: n_acked.load(Relaxed), elapsed: started.elapsed() })
+    Ok(PublishReport {
+        n_published,
+        n_acked: n_acked.load(Relaxed),
+        elapsed: started.elapsed(),
+    })
 }
 
 /// TEMPORARY reader until `flatline::ingest::for_each_reading` lands: a long CSV with a
 /// header `meter_id,timestamp,kwh` (timestamp RFC 3339 or unix seconds), returned sorted
 /// by time. Bad rows are counted and reported with their line, not fatal.
-pub fn read_long_csv_temporary(path: &std::path::Path) -> Result<(Vec<OutReading>, u64), std::io::Error> {
-    let mut rdr = csv::ReaderBuilder::new().flexible(true).from_path(path).map_err(std::io::Error::other)?;
+pub fn read_long_csv_temporary(
+    path: &std::path::Path,
+) -> Result<(Vec<OutReading>, u64), std::io::Error> {
+    let mut rdr = csv::ReaderBuilder::new()
+        .flexible(true)
+        .from_path(path)
+        .map_err(std::io::Error::other)?;
     let mut out = Vec::new();
     let mut n_bad = 0u64;
     for (i, row) in rdr.records().enumerate() {
         let parsed = row.ok().and_then(|row| {
             let meter = row.get(0)?.trim().to_string();
             let ts_text = row.get(1)?.trim();
-            let ts = ts_text.parse::<i64>().ok().or_else(|| chrono::DateTime::parse_from_rfc3339(ts_text).ok().map(|t| t.timestamp()))?;
+            let ts = ts_text.parse::<i64>().ok().or_else(|| {
+                chrono::DateTime::parse_from_rfc3339(ts_text)
+                    .ok()
+                    .map(|t| t.timestamp())
+            })?;
             let kwh: f64 = row.get(2)?.trim().parse().ok()?;
-            (!meter.is_empty()).then_some(OutReading { meter, ts, value: Value::IntervalKwh(kwh) })
+            (!meter.is_empty()).then_some(OutReading {
+                meter,
+                ts,
+                value: Value::IntervalKwh(kwh),
+            })
         });
         match parsed {
             Some(r) => out.push(r),
@@ -188,8 +225,17 @@ mod tests {
 
     #[test]
     fn a_payload_round_trips_through_the_decoder() {
-        let r = OutReading { meter: "m1".into(), ts: 1_714_521_600, value: Value::IntervalKwh(0.25) };
-        let d = super::super::payload::decode("meters/m1/reading", &payload_json(&r), 1_714_521_600, &Default::default());
+        let r = OutReading {
+            meter: "m1".into(),
+            ts: 1_714_521_600,
+            value: Value::IntervalKwh(0.25),
+        };
+        let d = super::super::payload::decode(
+            "meters/m1/reading",
+            &payload_json(&r),
+            1_714_521_600,
+            &Default::default(),
+        );
         assert_eq!(d.readings[0].ts, r.ts);
         assert_eq!(d.readings[0].value, r.value);
     }

@@ -35,11 +35,21 @@ pub struct Context<'a> {
 }
 
 /// Judges one meter as of `as_of_hour` from the window before it.
-pub fn assess(meter: &MeterId, series: &HourlySeries, as_of_hour: i64, _model: &Model, _ctx: &Context) -> Assessment {
+pub fn assess(
+    meter: &MeterId,
+    series: &HourlySeries,
+    as_of_hour: i64,
+    _model: &Model,
+    _ctx: &Context,
+) -> Assessment {
     let window_start = as_of_hour - WINDOW_HOURS;
     let (start, kw) = series.window(window_start, as_of_hour);
     let recent_from = (as_of_hour - 72 - start).max(0) as usize;
-    let recent: Vec<f32> = kw[recent_from.min(kw.len())..].iter().copied().filter(|v| v.is_finite()).collect();
+    let recent: Vec<f32> = kw[recent_from.min(kw.len())..]
+        .iter()
+        .copied()
+        .filter(|v| v.is_finite())
+        .collect();
     let mut a = Assessment {
         meter_id: meter.clone(),
         score: 0.0,
@@ -71,7 +81,11 @@ pub fn assess(meter: &MeterId, series: &HourlySeries, as_of_hour: i64, _model: &
     a.level_kw = mean;
     a.score = (flat * (mean / 2.0).min(1.0)).clamp(0.0, 1.0);
     a.flagged = flat > 0.85 && mean > 2.0;
-    a.status = if a.flagged { Status::Suspect } else { Status::Clear };
+    a.status = if a.flagged {
+        Status::Suspect
+    } else {
+        Status::Clear
+    };
     if a.flagged {
         // The onset: the first hour after which every hour stays near the flat level.
         let mut since = as_of_hour;
@@ -81,14 +95,25 @@ pub fn assess(meter: &MeterId, series: &HourlySeries, as_of_hour: i64, _model: &
             }
             since = start + i as i64;
         }
-        let before: Vec<f64> = kw[..(since - start) as usize].iter().filter(|v| v.is_finite()).map(|&v| v as f64).collect();
-        let base = if before.is_empty() { 0.0 } else { before.iter().sum::<f64>() / before.len() as f64 };
+        let before: Vec<f64> = kw[..(since - start) as usize]
+            .iter()
+            .filter(|v| v.is_finite())
+            .map(|&v| v as f64)
+            .collect();
+        let base = if before.is_empty() {
+            0.0
+        } else {
+            before.iter().sum::<f64>() / before.len() as f64
+        };
         a.since_hour = since;
         a.onset_found = !before.is_empty();
         a.excess_kw = (mean - base).max(0.0);
         a.est_rigs = rigs_for_kw(a.excess_kw);
         a.excess_kwh_per_day = a.excess_kw * 24.0;
-        a.reasons = vec![format!("flat {mean:.1} kW load for the last {} hours", as_of_hour - since)];
+        a.reasons = vec![format!(
+            "flat {mean:.1} kW load for the last {} hours",
+            as_of_hour - since
+        )];
     }
     a
 }

@@ -36,7 +36,9 @@ pub enum StoreError {
         source: std::io::Error,
     },
     /// The snapshot exists but cannot be decoded.
-    #[error("snapshot {0} is corrupt or from an incompatible version; move it away to start afresh")]
+    #[error(
+        "snapshot {0} is corrupt or from an incompatible version; move it away to start afresh"
+    )]
     CorruptSnapshot(PathBuf),
 }
 
@@ -95,7 +97,10 @@ pub struct Store {
 impl Store {
     /// Opens (creating if needed) the state directory, recovers the meter table, and starts
     /// a fresh WAL generation (never appending to a file that may end in a torn line).
-    pub fn open(dir: &Path, limits: TableLimits) -> Result<(Store, MeterTable, Recovery), StoreError> {
+    pub fn open(
+        dir: &Path,
+        limits: TableLimits,
+    ) -> Result<(Store, MeterTable, Recovery), StoreError> {
         let io = |path: &Path| {
             let path = path.to_path_buf();
             move |source| StoreError::Io { path, source }
@@ -106,7 +111,8 @@ impl Store {
         let (first_generation, mut table) = match fs::read(&snapshot_path) {
             Ok(bytes) => {
                 recovery.from_snapshot = true;
-                decode_snapshot(&bytes, limits).ok_or_else(|| StoreError::CorruptSnapshot(snapshot_path.clone()))?
+                decode_snapshot(&bytes, limits)
+                    .ok_or_else(|| StoreError::CorruptSnapshot(snapshot_path.clone()))?
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => (0, limits.table()),
             Err(e) => return Err(io(&snapshot_path)(e)),
@@ -134,9 +140,19 @@ impl Store {
         }
         let generation = generations.last().map_or(first_generation, |g| g + 1);
         let path = wal_path(dir, generation);
-        let file = OpenOptions::new().create(true).append(true).open(&path).map_err(io(&path))?;
+        let file = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .map_err(io(&path))?;
         sync_dir(dir).map_err(io(dir))?;
-        let store = Store { dir: dir.to_path_buf(), generation, wal: BufWriter::with_capacity(1 << 16, file), n_unsynced: 0, line: Vec::with_capacity(128) };
+        let store = Store {
+            dir: dir.to_path_buf(),
+            generation,
+            wal: BufWriter::with_capacity(1 << 16, file),
+            n_unsynced: 0,
+            line: Vec::with_capacity(128),
+        };
         Ok((store, table, recovery))
     }
 
@@ -154,9 +170,22 @@ impl Store {
         };
         self.line.clear();
         // Serialising a plain struct of strings and numbers into a Vec cannot fail.
-        let _ = serde_json::to_writer(&mut self.line, &WalLine { m: &r.meter, t: r.ts, k, v });
+        let _ = serde_json::to_writer(
+            &mut self.line,
+            &WalLine {
+                m: &r.meter,
+                t: r.ts,
+                k,
+                v,
+            },
+        );
         self.line.push(b'\n');
-        self.wal.write_all(&self.line).map_err(|source| StoreError::Io { path: wal_path(&self.dir, self.generation), source })?;
+        self.wal
+            .write_all(&self.line)
+            .map_err(|source| StoreError::Io {
+                path: wal_path(&self.dir, self.generation),
+                source,
+            })?;
         self.n_unsynced += 1;
         Ok(())
     }
@@ -172,7 +201,10 @@ impl Store {
             return Ok(());
         }
         let path = wal_path(&self.dir, self.generation);
-        let io = |source| StoreError::Io { path: path.clone(), source };
+        let io = |source| StoreError::Io {
+            path: path.clone(),
+            source,
+        };
         self.wal.flush().map_err(io)?;
         self.wal.get_ref().sync_data().map_err(io)?;
         self.n_unsynced = 0;
@@ -191,7 +223,11 @@ impl Store {
             let path = path.to_path_buf();
             move |source| StoreError::Io { path, source }
         };
-        let file = OpenOptions::new().create(true).append(true).open(&next_path).map_err(io(&next_path))?;
+        let file = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&next_path)
+            .map_err(io(&next_path))?;
         self.wal = BufWriter::with_capacity(1 << 16, file);
         self.generation = next;
         let mut bytes = Vec::with_capacity(64 + table.len() * 8300);
@@ -220,7 +256,12 @@ fn decode_snapshot(bytes: &[u8], limits: TableLimits) -> Option<(u64, MeterTable
     let rest = bytes.strip_prefix(SNAPSHOT_MAGIC)?;
     let (generation, mut rest) = rest.split_at_checked(8)?;
     let generation = u64::from_le_bytes(generation.try_into().ok()?);
-    let table = MeterTable::decode(&mut rest, limits.max_meters, limits.rescore_every_hours, limits.max_kw)?;
+    let table = MeterTable::decode(
+        &mut rest,
+        limits.max_meters,
+        limits.rescore_every_hours,
+        limits.max_kw,
+    )?;
     rest.is_empty().then_some((generation, table))
 }
 
@@ -234,7 +275,11 @@ fn wal_generations(dir: &Path) -> std::io::Result<Vec<u64>> {
     for entry in fs::read_dir(dir)? {
         let name = entry?.file_name();
         let name = name.to_string_lossy();
-        if let Some(g) = name.strip_prefix("wal-").and_then(|s| s.strip_suffix(".jsonl")).and_then(|s| s.parse().ok()) {
+        if let Some(g) = name
+            .strip_prefix("wal-")
+            .and_then(|s| s.strip_suffix(".jsonl"))
+            .and_then(|s| s.parse().ok())
+        {
             out.push(g);
         }
     }
@@ -251,10 +296,18 @@ fn sync_dir(dir: &Path) -> std::io::Result<()> {
 mod tests {
     use super::*;
 
-    const LIMITS: TableLimits = TableLimits { max_meters: 1000, rescore_every_hours: 1, max_kw: 1e5 };
+    const LIMITS: TableLimits = TableLimits {
+        max_meters: 1000,
+        rescore_every_hours: 1,
+        max_kw: 1e5,
+    };
 
     fn reading(meter: &str, ts: i64, kwh: f64) -> Reading {
-        Reading { meter: meter.into(), ts, value: Value::IntervalKwh(kwh) }
+        Reading {
+            meter: meter.into(),
+            ts,
+            value: Value::IntervalKwh(kwh),
+        }
     }
 
     /// Applies and logs readings the way ingest does.
@@ -271,10 +324,25 @@ mod tests {
     fn synced_readings_survive_a_crash_without_a_snapshot() {
         let dir = tempfile::tempdir().unwrap();
         let (mut store, mut table, _) = Store::open(dir.path(), LIMITS).unwrap();
-        ingest(&mut store, &mut table, &[reading("a", 0, 1.0), reading("a", 3600, 2.0), reading("a", 3600, 2.0)]);
+        ingest(
+            &mut store,
+            &mut table,
+            &[
+                reading("a", 0, 1.0),
+                reading("a", 3600, 2.0),
+                reading("a", 3600, 2.0),
+            ],
+        );
         drop(store);
         let (_, back, rec) = Store::open(dir.path(), LIMITS).unwrap();
-        assert_eq!(rec, Recovery { from_snapshot: false, n_replayed: 2, n_torn: 0 });
+        assert_eq!(
+            rec,
+            Recovery {
+                from_snapshot: false,
+                n_replayed: 2,
+                n_torn: 0
+            }
+        );
         assert_eq!(back.get("a"), table.get("a"));
         assert_eq!(back.n_accepted, 2);
     }
@@ -283,13 +351,24 @@ mod tests {
     fn a_snapshot_plus_later_wal_restores_the_table_and_old_wal_is_deleted() {
         let dir = tempfile::tempdir().unwrap();
         let (mut store, mut table, _) = Store::open(dir.path(), LIMITS).unwrap();
-        ingest(&mut store, &mut table, &[reading("a", 0, 1.0), reading("b", 0, 1.0)]);
+        ingest(
+            &mut store,
+            &mut table,
+            &[reading("a", 0, 1.0), reading("b", 0, 1.0)],
+        );
         store.checkpoint(&table).unwrap();
         ingest(&mut store, &mut table, &[reading("a", 3600, 3.0)]);
         drop(store);
         assert_eq!(wal_generations(dir.path()).unwrap().len(), 1);
         let (_, back, rec) = Store::open(dir.path(), LIMITS).unwrap();
-        assert_eq!(rec, Recovery { from_snapshot: true, n_replayed: 1, n_torn: 0 });
+        assert_eq!(
+            rec,
+            Recovery {
+                from_snapshot: true,
+                n_replayed: 1,
+                n_torn: 0
+            }
+        );
         assert_eq!(back.get("a"), table.get("a"));
         assert_eq!(back.get("b"), table.get("b"));
     }
@@ -312,6 +391,9 @@ mod tests {
     fn a_corrupt_snapshot_is_an_error_not_a_silent_reset() {
         let dir = tempfile::tempdir().unwrap();
         fs::write(dir.path().join("snapshot.bin"), b"garbage").unwrap();
-        assert!(matches!(Store::open(dir.path(), LIMITS), Err(StoreError::CorruptSnapshot(_))));
+        assert!(matches!(
+            Store::open(dir.path(), LIMITS),
+            Err(StoreError::CorruptSnapshot(_))
+        ));
     }
 }
