@@ -1,12 +1,76 @@
-//! `flatline eval` (not yet written).
+//! `flatline eval`: measure detection quality on a labelled fleet.
 
+use std::path::PathBuf;
+
+use anyhow::Context as _;
+
+use super::common::{self, ReadArgs};
+use super::scan::{load_model, load_registry};
 use super::Outcome;
+use crate::evaluate::{self, Method};
+use crate::scan;
 
 /// Options of `flatline eval`.
 #[derive(Debug, clap::Args)]
-pub struct EvalArgs {}
+pub struct EvalArgs {
+    /// Meter dumps (files or folders).
+    #[arg(required = true)]
+    pub paths: Vec<PathBuf>,
+    /// Labels CSV(s) from `flatline simulate` / `flatline inject`.
+    #[arg(long = "labels", required = true)]
+    pub labels: Vec<PathBuf>,
+    /// Model file (default: the built-in model).
+    #[arg(long)]
+    pub model: Option<PathBuf>,
+    /// Registry CSV.
+    #[arg(long)]
+    pub registry: Option<PathBuf>,
+    /// Judge with the model, the official rule, or either.
+    #[arg(long, value_enum, default_value_t = Method::Model)]
+    pub method: Method,
+    /// Write the full evaluation (metrics and every meter's outcome) as JSON here.
+    #[arg(long)]
+    pub json: Option<PathBuf>,
+    /// Hours between replayed "as of" moments when timing detection.
+    #[arg(long, default_value_t = 6)]
+    pub ttd_step_hours: i64,
+    /// Longest delay after onset that is replayed.
+    #[arg(long, default_value_t = 14 * 24)]
+    pub ttd_horizon_hours: i64,
+    /// Evaluate as of this moment (ignore later readings).
+    #[arg(long)]
+    pub until: Option<String>,
+    #[command(flatten)]
+    pub read: ReadArgs,
+}
 
 /// Runs `flatline eval`.
-pub fn run(_args: EvalArgs) -> anyhow::Result<Outcome> {
-    anyhow::bail!("flatline eval is not built yet")
+pub fn run(args: EvalArgs) -> anyhow::Result<Outcome> {
+    let until = args
+        .until
+        .as_deref()
+        .map(common::parse_timestamp_arg)
+        .transpose()?;
+    let read_opts = args.read.read_options(until)?;
+    let model = load_model(args.model.as_ref())?;
+    let registry = load_registry(args.registry.as_ref())?;
+    let labels = super::train::read_labels(&args.labels)?;
+    let (series, summary) = scan::load_series(&args.paths, &read_opts, None)?;
+    if summary.n_bad() > 0 {
+        eprint!("{}", summary.render());
+    }
+    let settings = evaluate::EvalSettings {
+        method: args.method,
+        tz_offset_s: read_opts.tz_offset_s,
+        ttd_step_h: args.ttd_step_hours.max(1),
+        ttd_horizon_h: args.ttd_horizon_hours,
+    };
+    let e = evaluate::evaluate(&series, &labels, &model, registry.as_ref(), settings);
+    print!("{}", evaluate::render(&e));
+    if let Some(p) = &args.json {
+        let f =
+            std::fs::File::create(p).with_context(|| format!("cannot write {}", p.display()))?;
+        serde_json::to_writer_pretty(std::io::BufWriter::new(f), &e)?;
+    }
+    Ok(Outcome::Clean)
 }

@@ -1,1 +1,649 @@
-//! Features (in progress).
+//! Features: the numbers that describe one meter's recent load as flat, high, continuous
+//! and newly switched on — or not.
+//!
+//! Everything here reads one [`HourlySeries`] over the analysed window (the
+//! [`WINDOW_HOURS`] hours before the "as of" hour) and nothing else, so the same readings
+//! give the same features whether they came from a dump or from MQTT. The window is split
+//! at a detected step onset into a *baseline* (before) and an *episode* (after); with no
+//! onset the whole window is the episode. Features that need the rest of the fleet (the
+//! level against comparable meters) are completed by [`crate::core::model`]. See
+//! `docs/features.md` for one page per feature.
+
+use super::series::HourlySeries;
+
+/// Hours in the analysed window: 13 weeks. The onset search and the baseline use all of
+/// it, so a switch-on up to about three months back is still seen as a step. That matters:
+/// a farm running flat since before the window is, by shape alone, a legitimate continuous
+/// process load (EnerNOC food processor 786 runs flat at 2.8 MW for whole quarters).
+pub const WINDOW_HOURS: i64 = 13 * 7 * 24;
+
+/// Hours of the most recent episode that the shape features describe: 28 days, four
+/// weekly cycles. Older episode hours still count for the onset and the step.
+pub const EPISODE_HOURS: i64 = 28 * 24;
+
+/// The shortest stretch of valid hours in the window that the detector will judge.
+pub const MIN_VALID_HOURS: usize = 72;
+
+/// Onset detection works on 6-hour blocks (four "slots" of the UTC day).
+const BLOCK_H: i64 = 6;
+const SLOTS: usize = 4;
+/// A step needs a week of baseline and 18 hours of episode. Less baseline than a week
+/// mistakes a business reopening after a holiday shutdown for a switch-on (EnerNOC food
+/// processor 654 restarting on 3 January 2012).
+const MIN_BEFORE_BLOCKS: usize = 28;
+const MIN_AFTER_BLOCKS: usize = 3;
+/// How many robust standard deviations of the baseline's block-to-block wandering a
+/// step must clear.
+const STEP_SIGMAS: f64 = 3.0;
+
+/// Names of the features the model reads, in order. A model trained on another list
+/// refuses to load.
+pub const FEATURE_NAMES: [&str; 12] = [
+    "log_level",
+    "log_floor",
+    "base_ratio",
+    "load_factor",
+    "variability",
+    "night_day",
+    "daily_shape",
+    "weekly_shape",
+    "uptime",
+    "step",
+    "step_flatness",
+    "level_vs_peers",
+];
+
+/// Number of features.
+pub const N_FEATURES: usize = FEATURE_NAMES.len();
+
+/// Index of `level_vs_peers`, which the model fills in.
+pub const LEVEL_VS_PEERS: usize = 11;
+
+/// Names of the features that place a meter among comparable meters: the shape and size
+/// of its *baseline*, so a miner is compared with what its premises was before.
+pub const PEER_FEATURE_NAMES: [&str; 6] = [
+    "base_ratio",
+    "load_factor",
+    "night_day",
+    "daily_shape",
+    "weekly_shape",
+    "log_level",
+];
+
+/// Load-shape statistics of one stretch of hours.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Shape {
+    /// Mean kW.
+    pub mean_kw: f64,
+    /// 20th-percentile kW: the floor the load stays above four hours in five. (Not the
+    /// 10th: a miner curtailed for three peak hours a day, plus restarts, spends more
+    /// than 10% of hours off, and its floor must still read as the plateau.)
+    pub floor_kw: f64,
+    /// 98th-percentile kW: the peak, robust to a single spike.
+    pub peak_kw: f64,
+    /// Median kW.
+    pub median_kw: f64,
+    /// Interquartile range / median of hourly kW: the spread of the bulk of the hours,
+    /// blind to a daily curtailment notch or an outage that a standard deviation would
+    /// count in full.
+    pub variability: f64,
+    /// log2 of the median night-hour (00–06 local) level over the median daytime-hour
+    /// (09–21 local) level of the mean daily profile.
+    pub night_day: f64,
+    /// Interquartile range of the mean daily profile over its median (0–3): how much the
+    /// time of day moves the load.
+    pub daily_shape: f64,
+    /// Share of daily-mean variance explained by the day of week (NaN under 7 days).
+    pub weekly_shape: f64,
+    /// Share of hours at or above 75% of the median.
+    pub uptime: f64,
+    /// Valid hours.
+    pub n_valid: usize,
+}
+
+/// A step up in the load that stayed up.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Onset {
+    /// First hour of the raised load (hour index).
+    pub hour: i64,
+    /// Flat kW added, the same at every time of day (the second-smallest slot gain).
+    pub added_kw: f64,
+    /// Smallest slot gain over mean slot gain, in [0, 1]: 1 when the added load is the
+    /// same day and night.
+    pub flatness: f64,
+    /// Median kW of the baseline.
+    pub baseline_kw: f64,
+}
+
+/// Everything the core measured about one meter's window.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Measured {
+    /// First hour of the window.
+    pub window_start_hour: i64,
+    /// One past the last hour of the window (the "as of" hour).
+    pub window_end_hour: i64,
+    /// The step onset, when one was found.
+    pub onset: Option<Onset>,
+    /// Shape of the episode: after the onset, or the whole window.
+    pub episode: Shape,
+    /// Shape of the baseline: before the onset, or the whole window.
+    pub baseline: Shape,
+    /// The feature vector in [`FEATURE_NAMES`] order; `level_vs_peers` is NaN until the
+    /// model fills it, and other entries are NaN where undefined (imputed by the model).
+    pub values: [f64; N_FEATURES],
+}
+
+/// Measures one meter as of `as_of_hour` (exclusive). Returns `None` when the window
+/// holds fewer than [`MIN_VALID_HOURS`] valid hours.
+pub fn measure(series: &HourlySeries, as_of_hour: i64, tz_offset_s: i32) -> Option<Measured> {
+    let end = as_of_hour.min(series.end_hour());
+    let (start, w) = series.window(end - WINDOW_HOURS, end);
+    let n_valid = w.iter().filter(|v| v.is_finite()).count();
+    if n_valid < MIN_VALID_HOURS {
+        return None;
+    }
+    let tz_h = tz_offset_s as f64 / 3600.0;
+    let onset = find_onset(start, w);
+    // The episode is what came after the onset (at most its last 28 days); with no onset,
+    // the last 28 days, which then also stand as the baseline.
+    let recent = w.len().saturating_sub(EPISODE_HOURS as usize);
+    let (ep_from, base) = match onset {
+        Some(o) => {
+            let split = (o.hour - start) as usize;
+            (split.max(recent), &w[..split])
+        }
+        None => (recent, &w[recent..]),
+    };
+    let base_start = if onset.is_some() {
+        start
+    } else {
+        start + recent as i64
+    };
+    let episode = shape(start + ep_from as i64, &w[ep_from..], tz_h);
+    let baseline = shape(base_start, base, tz_h);
+    let mut values = [f64::NAN; N_FEATURES];
+    values[0] = log_kw(episode.mean_kw);
+    values[1] = log_kw(episode.floor_kw);
+    values[2] = ratio(episode.floor_kw, episode.mean_kw).min(1.5);
+    values[3] = ratio(episode.mean_kw, episode.peak_kw).min(1.5);
+    values[4] = episode.variability.min(3.0);
+    values[5] = episode.night_day;
+    values[6] = episode.daily_shape;
+    values[7] = episode.weekly_shape;
+    values[8] = episode.uptime;
+    values[9] = onset.map_or(0.0, |o| (1.0 + o.added_kw / (o.baseline_kw + 0.1)).log2());
+    values[10] = onset.map_or(0.0, |o| o.flatness);
+    Some(Measured {
+        window_start_hour: start,
+        window_end_hour: start + w.len() as i64,
+        onset,
+        episode,
+        baseline,
+        values,
+    })
+}
+
+/// log10 of kW with a small offset so an empty meter is finite.
+pub fn log_kw(kw: f64) -> f64 {
+    (kw.max(0.0) + 0.05).log10()
+}
+
+fn ratio(a: f64, b: f64) -> f64 {
+    if b > 1e-9 {
+        a / b
+    } else {
+        0.0
+    }
+}
+
+/// Shape statistics of `w` (hours from `start`), with local time shifted by `tz_h` hours.
+pub fn shape(start: i64, w: &[f32], tz_h: f64) -> Shape {
+    let mut vals: Vec<f64> = w
+        .iter()
+        .filter(|v| v.is_finite())
+        .map(|&v| v as f64)
+        .collect();
+    let n = vals.len();
+    if n == 0 {
+        return Shape {
+            mean_kw: 0.0,
+            floor_kw: 0.0,
+            peak_kw: 0.0,
+            median_kw: 0.0,
+            variability: 0.0,
+            night_day: 0.0,
+            daily_shape: f64::NAN,
+            weekly_shape: f64::NAN,
+            uptime: 0.0,
+            n_valid: 0,
+        };
+    }
+    let mean = vals.iter().sum::<f64>() / n as f64;
+    let floor = quantile(&mut vals, 0.20);
+    let q25 = quantile(&mut vals, 0.25);
+    let median = quantile(&mut vals, 0.50);
+    let q75 = quantile(&mut vals, 0.75);
+    let peak = quantile(&mut vals, 0.98);
+    let uptime = vals.iter().filter(|&&v| v >= 0.75 * median).count() as f64 / n as f64;
+
+    // Hour-of-day and day-of-week means in local time.
+    let mut hod_sum = [0.0f64; 24];
+    let mut hod_n = [0u32; 24];
+    let mut night = (0.0, 0u32);
+    let mut day = (0.0, 0u32);
+    let mut daily: Vec<(i64, f64, u32)> = Vec::with_capacity(w.len() / 24 + 2);
+    for (i, &v) in w.iter().enumerate() {
+        if !v.is_finite() {
+            continue;
+        }
+        let local = (start + i as i64) as f64 + tz_h;
+        let local_hour = local.floor() as i64;
+        let hod = local_hour.rem_euclid(24) as usize;
+        let day_idx = local_hour.div_euclid(24);
+        hod_sum[hod] += v as f64;
+        hod_n[hod] += 1;
+        if hod < 6 {
+            night.0 += v as f64;
+            night.1 += 1;
+        } else if (9..21).contains(&hod) {
+            day.0 += v as f64;
+            day.1 += 1;
+        }
+        match daily.last_mut() {
+            Some(d) if d.0 == day_idx => {
+                d.1 += v as f64;
+                d.2 += 1;
+            }
+            _ => daily.push((day_idx, v as f64, 1)),
+        }
+    }
+    // The mean profile by local hour of day. Rhythm features read its *robust* spread, so a
+    // miner curtailed for a few peak hours (a notch in 3 of 24 hours) still reads as flat,
+    // while a home's breakfast/evening pattern moves the quartiles.
+    let profile: Vec<f64> = (0..24)
+        .filter(|&h| hod_n[h] > 0)
+        .map(|h| hod_sum[h] / hod_n[h] as f64)
+        .collect();
+    let night_day = if night.1 > 0 && day.1 > 0 && profile.len() >= 20 {
+        let mut nights: Vec<f64> = (0..6)
+            .filter(|&h| hod_n[h] > 0)
+            .map(|h| hod_sum[h] / hod_n[h] as f64)
+            .collect();
+        let mut days: Vec<f64> = (9..21)
+            .filter(|&h| hod_n[h] > 0)
+            .map(|h| hod_sum[h] / hod_n[h] as f64)
+            .collect();
+        let nm = quantile(&mut nights, 0.5);
+        let dm = quantile(&mut days, 0.5);
+        ((nm + 0.02) / (dm + 0.02)).log2().clamp(-4.0, 4.0)
+    } else {
+        f64::NAN
+    };
+    // Daily rhythm: interquartile range of the hour-of-day profile over its median.
+    let daily_shape = if profile.len() >= 20 {
+        let mut p = profile.clone();
+        let (q25, q50, q75) = (
+            quantile(&mut p, 0.25),
+            quantile(&mut p, 0.5),
+            quantile(&mut p, 0.75),
+        );
+        ((q75 - q25) / (q50 + 0.02)).clamp(0.0, 3.0)
+    } else {
+        f64::NAN
+    };
+    // Weekly rhythm: share of the variance of daily means explained by the day of week,
+    // over days with at least 20 valid hours; needs a full week.
+    let days: Vec<(i64, f64)> = daily
+        .iter()
+        .filter(|d| d.2 >= 20)
+        .map(|d| (d.0, d.1 / d.2 as f64))
+        .collect();
+    let weekly_shape = if days.len() >= 7 {
+        let dm = days.iter().map(|d| d.1).sum::<f64>() / days.len() as f64;
+        let dv = days.iter().map(|d| (d.1 - dm).powi(2)).sum::<f64>() / days.len() as f64;
+        if dv > 1e-12 * (dm * dm + 1e-9) {
+            let mut s = [0.0f64; 7];
+            let mut c = [0u32; 7];
+            for &(d, m) in &days {
+                // 1970-01-01 was a Thursday; any fixed labelling of weekdays will do.
+                let wd = d.rem_euclid(7) as usize;
+                s[wd] += m;
+                c[wd] += 1;
+            }
+            let between = (0..7)
+                .filter(|&k| c[k] > 0)
+                .map(|k| c[k] as f64 * (s[k] / c[k] as f64 - dm).powi(2))
+                .sum::<f64>()
+                / days.len() as f64;
+            // With one or two days per weekday the between share is inflated by noise;
+            // subtract its expectation under no rhythm (6 / (n − 1)) and rescale.
+            let raw = between / dv;
+            let noise = 6.0 / (days.len() as f64 - 1.0);
+            ((raw - noise) / (1.0 - noise).max(1e-6)).clamp(0.0, 1.0)
+        } else {
+            0.0
+        }
+    } else {
+        f64::NAN
+    };
+    Shape {
+        mean_kw: mean,
+        floor_kw: floor,
+        peak_kw: peak,
+        median_kw: median,
+        variability: if median > 1e-9 {
+            (q75 - q25) / median
+        } else if mean > 1e-9 {
+            (q75 - q25) / mean
+        } else {
+            0.0
+        },
+        night_day,
+        daily_shape,
+        weekly_shape,
+        uptime,
+        n_valid: n,
+    }
+}
+
+/// The `q` quantile (0..1) of `v` by linear interpolation; reorders `v`.
+pub fn quantile(v: &mut [f64], q: f64) -> f64 {
+    if v.is_empty() {
+        return f64::NAN;
+    }
+    let pos = q.clamp(0.0, 1.0) * (v.len() - 1) as f64;
+    let lo = pos.floor() as usize;
+    let n = v.len();
+    let (_, &mut a, rest) = v.select_nth_unstable_by(lo, |x, y| x.total_cmp(y));
+    if lo + 1 < n && pos > lo as f64 {
+        let b = rest.iter().copied().fold(f64::INFINITY, f64::min);
+        a + (b - a) * (pos - lo as f64)
+    } else {
+        a
+    }
+}
+
+/// Finds the strongest step up that stays up, in 6-hour blocks.
+///
+/// Each block is summarised by its second-lowest hour (so one restart hour does not
+/// hide it). For every candidate block `k`, and separately for each of the four
+/// 6-hour slots of the day, the gain is the median of the slot's block values after `k`
+/// minus their median before `k`: a household's evening peak cancels (it is in both),
+/// and only load added at every time of day survives in every slot. The step's size and
+/// its significance (gain over the slot's own noise) come from the second-smallest slot,
+/// so one curtailed slot (a miner off at peak hours) does not hide it. The significant
+/// candidate with the largest size, weighted towards longer episodes, wins.
+fn find_onset(start: i64, w: &[f32]) -> Option<Onset> {
+    // Blocks aligned to the absolute 6-hour grid so every driver cuts the same blocks.
+    let first_block = start.div_euclid(BLOCK_H);
+    let last_block = (start + w.len() as i64 - 1).div_euclid(BLOCK_H);
+    let n_blocks = (last_block - first_block + 1) as usize;
+    if n_blocks < MIN_BEFORE_BLOCKS + MIN_AFTER_BLOCKS {
+        return None;
+    }
+    let mut block_val = vec![f64::NAN; n_blocks];
+    let mut buf: Vec<f64> = Vec::with_capacity(BLOCK_H as usize);
+    for (b, slot_val) in block_val.iter_mut().enumerate() {
+        let h0 = (first_block + b as i64) * BLOCK_H;
+        buf.clear();
+        for h in h0..h0 + BLOCK_H {
+            let i = h - start;
+            if i >= 0 && (i as usize) < w.len() && w[i as usize].is_finite() {
+                buf.push(w[i as usize] as f64);
+            }
+        }
+        if buf.len() >= 4 {
+            buf.sort_by(|a, b| a.total_cmp(b));
+            *slot_val = buf[1];
+        }
+    }
+    let slot_of = |b: usize| (first_block + b as i64).rem_euclid(SLOTS as i64) as usize;
+
+    // Prefix statistics per slot (before k) and suffix medians per slot (from k on), kept
+    // in sorted vectors grown one block at a time so each candidate costs O(1) to read.
+    // The noise of a slot is estimated from its 40th–60th percentiles (σ ≈ range / 0.507
+    // for a normal distribution): unlike the interquartile range it stays inside the
+    // majority mode when a slot is bimodal (weekday vs weekend in a school).
+    let mut before_med = vec![[f64::NAN; SLOTS]; n_blocks + 1];
+    let mut before_sigma = vec![[f64::NAN; SLOTS]; n_blocks + 1];
+    let mut sorted: [Vec<f64>; SLOTS] = Default::default();
+    for k in 0..n_blocks {
+        for s in 0..SLOTS {
+            before_med[k][s] = sorted_quantile(&sorted[s], 0.5);
+            before_sigma[k][s] =
+                (sorted_quantile(&sorted[s], 0.6) - sorted_quantile(&sorted[s], 0.4)) / 0.507;
+        }
+        if block_val[k].is_finite() {
+            insert_sorted(&mut sorted[slot_of(k)], block_val[k]);
+        }
+    }
+    let mut after_med = vec![[f64::NAN; SLOTS]; n_blocks + 1];
+    let mut sorted: [Vec<f64>; SLOTS] = Default::default();
+    for k in (0..n_blocks).rev() {
+        if block_val[k].is_finite() {
+            insert_sorted(&mut sorted[slot_of(k)], block_val[k]);
+        }
+        for s in 0..SLOTS {
+            after_med[k][s] = sorted_quantile(&sorted[s], 0.5);
+        }
+    }
+
+    let mut best: Option<(f64, usize, f64, f64)> = None; // (objective, k, size, flatness)
+    let mut gains: Vec<f64> = Vec::with_capacity(SLOTS);
+    let mut zs: Vec<f64> = Vec::with_capacity(SLOTS);
+    for k in MIN_BEFORE_BLOCKS..=n_blocks - MIN_AFTER_BLOCKS {
+        gains.clear();
+        zs.clear();
+        let level: f64 = before_med[k]
+            .iter()
+            .copied()
+            .filter(|v| v.is_finite())
+            .sum::<f64>()
+            / SLOTS as f64;
+        for s in 0..SLOTS {
+            let (b, a, sd) = (before_med[k][s], after_med[k][s], before_sigma[k][s]);
+            if b.is_finite() && a.is_finite() && sd.is_finite() {
+                gains.push(a - b);
+                // A floor on the noise so a perfectly quiet slot does not make any
+                // flicker significant.
+                zs.push((a - b) / sd.max(0.02 + 0.02 * level));
+            }
+        }
+        if gains.len() < 3 {
+            continue;
+        }
+        gains.sort_by(|a, b| a.total_cmp(b));
+        zs.sort_by(|a, b| a.total_cmp(b));
+        // Size and significance from the second-smallest slot, so one slot switched off at
+        // peak hours (curtailment) does not hide a step present the rest of the day.
+        let size = gains[1];
+        if size <= 0.0 || zs[1] < STEP_SIGMAS {
+            continue;
+        }
+        // Medians after k tolerate restarts and outages, but they would also tolerate an
+        // onset dated days too early; so the first block must itself be raised.
+        let first_up = block_val[k] - before_med[k][slot_of(k)];
+        if first_up.is_nan() || first_up < 0.5 * size {
+            continue;
+        }
+        let mean_gain = gains.iter().sum::<f64>() / gains.len() as f64;
+        let flatness = (gains[0].max(0.0) / mean_gain).clamp(0.0, 1.0);
+        // Prefer longer episodes a little: a ramp-up over days should date from its start.
+        let n_after = (n_blocks - k) as f64;
+        let objective = size * (n_after.min(28.0) / 28.0).powf(0.25);
+        if best.is_none_or(|b| objective > b.0) {
+            best = Some((objective, k, size, flatness));
+        }
+    }
+    let (_, k, size, flatness) = best?;
+    // A step must clear the baseline's own noise to count as an onset.
+    let base_start = 0usize;
+    let base_end = ((first_block + k as i64) * BLOCK_H - start).max(0) as usize;
+    let mut base: Vec<f64> = w[base_start..base_end]
+        .iter()
+        .filter(|v| v.is_finite())
+        .map(|&v| v as f64)
+        .collect();
+    if base.len() < 24 {
+        return None;
+    }
+    let baseline_kw = quantile(&mut base, 0.5);
+    let base_floor = quantile(&mut base, 0.1);
+    if size < 0.15 + 0.10 * baseline_kw {
+        return None;
+    }
+    // Refine to the hour: the first hour from which six valid hours all sit above half the step.
+    let threshold = base_floor + 0.5 * size;
+    let block_start = (first_block + k as i64) * BLOCK_H;
+    let mut hour = block_start.max(start);
+    for h in (block_start - BLOCK_H).max(start)..block_start + BLOCK_H {
+        let i = (h - start) as usize;
+        let run: Vec<f32> = w[i..(i + 6).min(w.len())]
+            .iter()
+            .copied()
+            .filter(|v| v.is_finite())
+            .collect();
+        if run.len() >= 4 && run.iter().all(|&v| v as f64 >= threshold) {
+            hour = h;
+            break;
+        }
+    }
+    Some(Onset {
+        hour,
+        added_kw: size,
+        flatness,
+        baseline_kw,
+    })
+}
+
+fn insert_sorted(v: &mut Vec<f64>, x: f64) {
+    let i = v.partition_point(|&y| y < x);
+    v.insert(i, x);
+}
+
+fn sorted_quantile(v: &[f64], q: f64) -> f64 {
+    if v.is_empty() {
+        return f64::NAN;
+    }
+    let pos = q * (v.len() - 1) as f64;
+    let lo = pos.floor() as usize;
+    let hi = (lo + 1).min(v.len() - 1);
+    v[lo] + (v[hi] - v[lo]) * (pos - lo as f64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A household-like day: 0.3 kW at night, an evening peak of 2 kW.
+    fn household(h: i64) -> f32 {
+        let hod = h.rem_euclid(24);
+        let base = match hod {
+            0..=5 => 0.3,
+            6..=8 => 0.9,
+            9..=16 => 0.5,
+            17..=21 => 2.0,
+            _ => 0.8,
+        };
+        // A little day-to-day variation so quantiles are not degenerate.
+        base * (1.0 + 0.1 * ((h / 24) % 3) as f32)
+    }
+
+    fn series(n: i64, f: impl Fn(i64) -> f32) -> HourlySeries {
+        HourlySeries {
+            start_hour: 480_000,
+            kw: (0..n).map(|i| f(480_000 + i)).collect(),
+            resolution_min: 30,
+        }
+    }
+
+    #[test]
+    fn a_household_has_no_onset_and_a_strong_daily_shape() {
+        let s = series(WINDOW_HOURS, household);
+        let m = measure(&s, s.end_hour(), 0).unwrap();
+        assert!(m.onset.is_none(), "{:?}", m.onset);
+        assert!(m.values[6] > 0.5, "daily_shape {}", m.values[6]);
+        assert!(m.values[2] < 0.5, "base_ratio {}", m.values[2]);
+    }
+
+    #[test]
+    fn an_s9_switched_on_at_day_20_is_found_within_a_few_hours() {
+        let on = 480_000 + 20 * 24 + 15;
+        let s = series(WINDOW_HOURS, |h| {
+            household(h) + if h >= on { 1.4 } else { 0.0 }
+        });
+        let m = measure(&s, s.end_hour(), 0).unwrap();
+        let o = m.onset.expect("onset");
+        assert!((o.hour - on).abs() <= 3, "onset {} vs {}", o.hour, on);
+        assert!((o.added_kw - 1.4).abs() < 0.3, "added {}", o.added_kw);
+        assert!(o.flatness > 0.8, "flatness {}", o.flatness);
+    }
+
+    #[test]
+    fn a_miner_curtailed_at_peak_hours_still_shows_its_step() {
+        let on = 480_000 + 15 * 24;
+        let s = series(WINDOW_HOURS, |h| {
+            let hod = h.rem_euclid(24);
+            household(h)
+                + if h >= on && !(17..20).contains(&hod) {
+                    6.5
+                } else {
+                    0.0
+                }
+        });
+        let m = measure(&s, s.end_hour(), 0).unwrap();
+        let o = m.onset.expect("onset");
+        assert!(o.added_kw > 5.0, "added {}", o.added_kw);
+    }
+
+    #[test]
+    fn an_evening_only_increase_is_not_a_flat_step() {
+        let on = 480_000 + 20 * 24;
+        let s = series(WINDOW_HOURS, |h| {
+            let hod = h.rem_euclid(24);
+            household(h)
+                + if h >= on && (16..23).contains(&hod) {
+                    3.0
+                } else {
+                    0.0
+                }
+        });
+        let m = measure(&s, s.end_hour(), 0).unwrap();
+        assert!(
+            m.onset.is_none() || m.onset.unwrap().flatness < 0.2,
+            "{:?}",
+            m.onset
+        );
+    }
+
+    #[test]
+    fn too_little_data_is_not_measured() {
+        let s = series(48, household);
+        assert!(measure(&s, s.end_hour(), 0).is_none());
+    }
+
+    #[test]
+    fn as_of_cuts_the_window() {
+        let on = 480_000 + 20 * 24;
+        let s = series(40 * 24, |h| household(h) + if h >= on { 3.25 } else { 0.0 });
+        let m = measure(&s, on - 1, 0).unwrap();
+        assert!(m.onset.is_none());
+        assert_eq!(m.window_end_hour, on - 1);
+        assert_eq!(
+            m.window_start_hour, s.start_hour,
+            "the window is clipped to the series"
+        );
+    }
+
+    #[test]
+    fn quantile_interpolates() {
+        let check = |v: &[f64], q: f64, want: f64| {
+            assert!((quantile(&mut v.to_vec(), q) - want).abs() < 1e-12)
+        };
+        check(&[3.0, 1.0, 2.0], 0.5, 2.0);
+        check(&[1.0, 2.0], 0.5, 1.5);
+        check(&[5.0], 0.9, 5.0);
+        check(&[4.0, 1.0, 3.0, 2.0], 0.0, 1.0);
+        check(&[4.0, 1.0, 3.0, 2.0], 1.0, 4.0);
+    }
+}

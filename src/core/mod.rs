@@ -14,5 +14,163 @@ pub mod verdict;
 
 pub use fleet::{Fleet, MeterId};
 
+pub use model::Model;
 pub use series::{HourlySeries, SeriesBuilder, Unit};
 pub use verdict::{Assessment, Status};
+
+pub use features::WINDOW_HOURS;
+
+use registry::RegistryEntry;
+use verdict::rigs_for_kw;
+
+/// What the core needs besides the series and the model.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Context<'a> {
+    /// Offset of the meters' local time from UTC, seconds (for day/night features).
+    pub tz_offset_s: i32,
+    /// What the utility knows about this meter, if anything.
+    pub registry: Option<&'a RegistryEntry>,
+}
+
+/// Judges one meter as of `as_of_hour` (exclusive): the whole detector in one call.
+///
+/// Pure and deterministic: the same series, hour, model and context always give the same
+/// assessment, which is how `scan` and `watch` agree.
+pub fn assess(
+    meter: &MeterId,
+    series: &HourlySeries,
+    as_of_hour: i64,
+    model: &Model,
+    ctx: &Context,
+) -> Assessment {
+    let Some(m) = features::measure(series, as_of_hour, ctx.tz_offset_s) else {
+        let end = as_of_hour.min(series.end_hour());
+        let n_valid = series
+            .window(end - WINDOW_HOURS, end)
+            .1
+            .iter()
+            .filter(|v| v.is_finite())
+            .count();
+        return Assessment {
+            meter_id: meter.clone(),
+            score: 0.0,
+            flagged: false,
+            status: Status::InsufficientData,
+            level_kw: 0.0,
+            excess_kw: 0.0,
+            est_rigs: 0.0,
+            excess_kwh_per_day: 0.0,
+            since_hour: end,
+            onset_found: false,
+            window_start_hour: end - WINDOW_HOURS,
+            window_end_hour: end,
+            peer_group: String::new(),
+            peer_level_kw: 0.0,
+            cluster: 0,
+            reasons: vec![format!(
+                "only {n_valid} hours of data in the last {} days; at least {} are needed",
+                WINDOW_HOURS / 24,
+                features::MIN_VALID_HOURS
+            )],
+            notes: vec!["short history".into()],
+            features: Vec::new(),
+        };
+    };
+    let scored = model.score(&m);
+    let peer = &model.peers[scored.peer];
+    // The unexplained flat load: the step when one was found; otherwise the floor above
+    // what a quiet premises of the quietest peer group draws.
+    let quiet_floor = model
+        .peers
+        .iter()
+        .map(|p| p.median_floor_kw)
+        .fold(f64::INFINITY, f64::min)
+        .max(0.0);
+    let excess_kw = match m.onset {
+        Some(o) => o.added_kw,
+        None => (m.episode.floor_kw - quiet_floor).max(0.0),
+    };
+    let mut reasons = model.reasons(&m, &scored, excess_kw);
+    let mut notes = Vec::new();
+    let mut status = if scored.flagged {
+        Status::Suspect
+    } else {
+        Status::Clear
+    };
+    let days = (m.window_end_hour - m.window_start_hour) / 24;
+    if days < 14 {
+        notes.push(format!("short history: {days} days"));
+    }
+    if m.episode.n_valid < 24 * 3 {
+        notes.push(format!(
+            "episode so far only {} hours long",
+            m.episode.n_valid
+        ));
+    }
+    if series.resolution_min > 60 {
+        notes.push(format!(
+            "{}-minute readings: daily shape not visible",
+            series.resolution_min
+        ));
+    }
+    if let Some(entry) = ctx.registry {
+        if entry.allowed {
+            if scored.flagged {
+                status = Status::Allowed;
+            }
+            notes.push("registered as allowed (licensed site)".into());
+        } else if entry.is_declared_flat_load()
+            && entry
+                .contracted_kw
+                .is_none_or(|c| m.episode.mean_kw <= 1.1 * c)
+        {
+            if scored.flagged {
+                status = Status::Explained;
+            }
+            notes.push(match entry.contracted_kw {
+                Some(c) => format!(
+                    "registered as {} within its contracted {c:.0} kW",
+                    entry.class
+                ),
+                None => format!("registered as {}", entry.class),
+            });
+        } else if entry.is_residential() {
+            notes.push("registered as residential".into());
+        } else if !entry.class.is_empty() {
+            notes.push(format!("registered as {}", entry.class));
+        }
+        if let Some(c) = entry.contracted_kw {
+            if m.episode.mean_kw > 1.1 * c {
+                reasons.push(format!(
+                    "draws {:.1} kW, above its contracted {c:.1} kW",
+                    m.episode.mean_kw
+                ));
+            }
+        }
+    }
+    let flagged = status == Status::Suspect;
+    Assessment {
+        meter_id: meter.clone(),
+        score: scored.score,
+        flagged,
+        status,
+        level_kw: m.episode.mean_kw,
+        excess_kw,
+        est_rigs: rigs_for_kw(excess_kw),
+        excess_kwh_per_day: excess_kw * 24.0,
+        since_hour: m.onset.map_or(m.window_start_hour, |o| o.hour),
+        onset_found: m.onset.is_some(),
+        window_start_hour: m.window_start_hour,
+        window_end_hour: m.window_end_hour,
+        peer_group: peer.name.clone(),
+        peer_level_kw: peer.median_level_kw,
+        cluster: scored.cluster,
+        reasons,
+        notes,
+        features: features::FEATURE_NAMES
+            .iter()
+            .zip(scored.values)
+            .map(|(n, v)| (n.to_string(), v))
+            .collect(),
+    }
+}

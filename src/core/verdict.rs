@@ -12,6 +12,11 @@ use super::fleet::MeterId;
 /// Rated power of one S19-class ASIC miner (Antminer S19 Pro: 3,250 W ±5%).
 pub const S19_KW: f64 = 3.25;
 
+/// The smallest flat load that can be a mining rig, kW. The smallest ASICs still found in
+/// the field (Antminer L3+, older S9 boards run low) draw about 0.8 kW; a flat addition
+/// below that is a dehumidifier, an aquarium or a heater, not a rig.
+pub const MIN_RIG_KW: f64 = 0.8;
+
 /// What the detector concluded.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

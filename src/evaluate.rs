@@ -1,0 +1,552 @@
+//! Detection quality against labels: ROC AUC, recall at fixed false-positive rates,
+//! precision at the top of the ranking, recall by rig count, false positives by kind of
+//! meter, and time from switch-on to first flag.
+//!
+//! The metric functions are pure and tested on hand-made cases with known answers; the
+//! driver [`evaluate`] scores a labelled fleet with the same core as `scan` and replays each
+//! mining meter at increasing "as of" hours to time its detection.
+
+use std::collections::{BTreeMap, HashMap};
+
+use rayon::prelude::*;
+use serde::Serialize;
+
+use crate::core::registry::Registry;
+use crate::core::{self, Context, HourlySeries, MeterId, Model};
+use crate::labels::Label;
+
+/// ROC AUC: probability that a random positive outscores a random negative (ties count half).
+/// `None` without both classes.
+pub fn roc_auc(scores: &[(f64, bool)]) -> Option<f64> {
+    let n_pos = scores.iter().filter(|s| s.1).count();
+    let n_neg = scores.len() - n_pos;
+    if n_pos == 0 || n_neg == 0 {
+        return None;
+    }
+    let mut v: Vec<(f64, bool)> = scores.to_vec();
+    v.sort_by(|a, b| a.0.total_cmp(&b.0));
+    // Mann–Whitney U from average ranks, handling ties.
+    let mut rank_sum_pos = 0.0;
+    let mut i = 0;
+    while i < v.len() {
+        let mut j = i;
+        while j < v.len() && v[j].0 == v[i].0 {
+            j += 1;
+        }
+        let avg_rank = (i + j + 1) as f64 / 2.0; // ranks are 1-based
+        rank_sum_pos += avg_rank * v[i..j].iter().filter(|s| s.1).count() as f64;
+        i = j;
+    }
+    let u = rank_sum_pos - (n_pos * (n_pos + 1)) as f64 / 2.0;
+    Some(u / (n_pos as f64 * n_neg as f64))
+}
+
+/// Recall at the score threshold that flags at most `fpr` of the negatives.
+pub fn recall_at_fpr(scores: &[(f64, bool)], fpr: f64) -> Option<f64> {
+    let mut neg: Vec<f64> = scores.iter().filter(|s| !s.1).map(|s| s.0).collect();
+    let pos: Vec<f64> = scores.iter().filter(|s| s.1).map(|s| s.0).collect();
+    if neg.is_empty() || pos.is_empty() {
+        return None;
+    }
+    neg.sort_by(|a, b| b.total_cmp(a));
+    // Allowed false positives: floor(fpr × negatives). The threshold must exceed the next one.
+    let allowed = (fpr * neg.len() as f64).floor() as usize;
+    let threshold = if allowed >= neg.len() {
+        f64::NEG_INFINITY
+    } else {
+        neg[allowed]
+    };
+    Some(pos.iter().filter(|&&s| s > threshold).count() as f64 / pos.len() as f64)
+}
+
+/// Average precision over the top `k` of the ranking (MAP@k as in the theft literature):
+/// the mean of precision@i over the ranks i ≤ k that hold a positive.
+pub fn average_precision_at(scores: &[(f64, bool)], k: usize) -> Option<f64> {
+    let mut v = scores.to_vec();
+    v.sort_by(|a, b| b.0.total_cmp(&a.0));
+    let mut hits = 0;
+    let mut sum = 0.0;
+    for (i, s) in v.iter().take(k).enumerate() {
+        if s.1 {
+            hits += 1;
+            sum += hits as f64 / (i + 1) as f64;
+        }
+    }
+    (hits > 0).then(|| sum / hits as f64)
+}
+
+/// The `q` quantile of hours (nearest rank), or `None` when empty.
+pub fn quantile_hours(v: &[f64], q: f64) -> Option<f64> {
+    if v.is_empty() {
+        return None;
+    }
+    let mut s = v.to_vec();
+    s.sort_by(|a, b| a.total_cmp(b));
+    let idx = ((q * s.len() as f64).ceil() as usize).clamp(1, s.len()) - 1;
+    Some(s[idx])
+}
+
+/// Rig-count buckets for recall reporting.
+pub fn rig_bucket(label: &Label) -> &'static str {
+    let kw = label.mining_kw.unwrap_or(0.0);
+    let rigs = label.rigs.unwrap_or(kw / core::verdict::S19_KW);
+    if kw > 0.0 && kw < 2.0 {
+        "1 S9 (1.4 kW)"
+    } else if rigs < 3.5 {
+        "1-3 rigs"
+    } else if rigs < 10.5 {
+        "4-10 rigs"
+    } else if rigs < 29.5 {
+        "11-29 rigs"
+    } else if rigs < 100.0 {
+        "30-99 rigs"
+    } else {
+        "100+ rigs"
+    }
+}
+
+/// Metrics for one segment of the fleet (homes, businesses, or all).
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct SegmentMetrics {
+    /// Segment name.
+    pub segment: String,
+    /// Labelled meters judged.
+    pub n_meters: usize,
+    /// Of which mining.
+    pub n_mining: usize,
+    /// ROC AUC of the calibrated score.
+    pub auc: Option<f64>,
+    /// Recall with the model's own threshold.
+    pub recall: Option<f64>,
+    /// Share of clean meters flagged with the model's own threshold.
+    pub false_positive_rate: Option<f64>,
+    /// Recall at a threshold flagging 0.1% of clean meters.
+    pub recall_at_fpr_0_1pct: Option<f64>,
+    /// Recall at a threshold flagging 1% of clean meters.
+    pub recall_at_fpr_1pct: Option<f64>,
+    /// Average precision over the top 100.
+    pub map_at_100: Option<f64>,
+    /// Recall by rig-count bucket: (found, total).
+    pub recall_by_rigs: BTreeMap<String, (usize, usize)>,
+    /// Clean meters flagged, by kind: (flagged, total).
+    pub false_positives_by_kind: BTreeMap<String, (usize, usize)>,
+    /// Median hours from onset to first flag (undetected count as never).
+    pub ttd_median_h: Option<f64>,
+    /// 90th-percentile hours from onset to first flag.
+    pub ttd_p90_h: Option<f64>,
+    /// Share of mining meters flagged within 24 h of onset.
+    pub within_24h: Option<f64>,
+    /// Share of mining meters flagged within 48 h of onset.
+    pub within_48h: Option<f64>,
+}
+
+/// One meter's outcome, for the one-by-one review of misses and false alarms.
+#[derive(Debug, Clone, Serialize)]
+pub struct MeterOutcome {
+    /// The meter.
+    pub meter_id: String,
+    /// Its label kind.
+    pub kind: String,
+    /// Mining by label.
+    pub mining: bool,
+    /// Score at the end.
+    pub score: f64,
+    /// Flagged at the end.
+    pub flagged: bool,
+    /// Hours from onset to first flag, when it was found.
+    pub ttd_h: Option<f64>,
+    /// Mining kW by label.
+    pub mining_kw: Option<f64>,
+    /// The verdict's first reason.
+    pub reason: String,
+}
+
+/// The whole evaluation.
+#[derive(Debug, Clone, Serialize)]
+pub struct Evaluation {
+    /// Metrics for homes, businesses and all.
+    pub segments: Vec<SegmentMetrics>,
+    /// Every labelled meter's outcome.
+    pub meters: Vec<MeterOutcome>,
+    /// Step between replayed "as of" hours for time to detection.
+    pub ttd_step_h: i64,
+    /// Longest delay replayed.
+    pub ttd_horizon_h: i64,
+}
+
+/// How a meter is judged in an evaluation: the trained model, the official rule, or both.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize)]
+pub enum Method {
+    /// The clustering model (what flatline ships).
+    Model,
+    /// The literal official rule: ≥2× the fleet median and CV < 0.35 over some 2-day window.
+    Rule,
+    /// Flag when either flags.
+    Either,
+}
+
+/// The literal official rule as a function of a meter's window: (score, flagged).
+///
+/// Irkutsk 2025: consumption at least twice that of similar premises and "stable, without
+/// fluctuations". Read literally: some 48-hour window in the last 28 days with mean ≥ 2× the
+/// fleet median level and coefficient of variation < 0.35. The score is the best window's
+/// level ratio damped by its CV, for ranking.
+pub fn official_rule(series: &HourlySeries, as_of_hour: i64, fleet_median_kw: f64) -> (f64, bool) {
+    let (_, w) = series.window(as_of_hour - core::WINDOW_HOURS, as_of_hour);
+    let mut best = (0.0f64, false);
+    let mut i = 0;
+    while i + 48 <= w.len() {
+        let vals: Vec<f64> = w[i..i + 48]
+            .iter()
+            .filter(|v| v.is_finite())
+            .map(|&v| v as f64)
+            .collect();
+        if vals.len() >= 36 {
+            let m = vals.iter().sum::<f64>() / vals.len() as f64;
+            let sd = (vals.iter().map(|v| (v - m).powi(2)).sum::<f64>() / vals.len() as f64).sqrt();
+            let cv = if m > 0.0 { sd / m } else { f64::INFINITY };
+            let ratio = m / fleet_median_kw.max(1e-6);
+            let flagged = ratio >= 2.0 && cv < 0.35;
+            let score = (ratio / 2.0).min(5.0) / 5.0 * (1.0 - cv.min(1.0));
+            if (flagged, score) > (best.1, best.0) {
+                best = (score, flagged);
+            }
+        }
+        i += 6;
+    }
+    best
+}
+
+/// How an evaluation judges and replays.
+#[derive(Debug, Clone, Copy)]
+pub struct EvalSettings {
+    /// Model, rule, or either.
+    pub method: Method,
+    /// Local-time offset for the day/night features.
+    pub tz_offset_s: i32,
+    /// Hours between replayed "as of" moments when timing detection.
+    pub ttd_step_h: i64,
+    /// Longest delay after onset that is replayed.
+    pub ttd_horizon_h: i64,
+}
+
+/// Scores a labelled fleet and times detection of each mining meter.
+pub fn evaluate(
+    series: &[(MeterId, HourlySeries)],
+    labels: &HashMap<String, Label>,
+    model: &Model,
+    registry: Option<&Registry>,
+    settings: EvalSettings,
+) -> Evaluation {
+    let EvalSettings {
+        method,
+        tz_offset_s,
+        ttd_step_h,
+        ttd_horizon_h,
+    } = settings;
+    // The rule needs the fleet median level, measured over each meter's mean.
+    let mut levels: Vec<f64> = series
+        .iter()
+        .filter_map(|(_, s)| {
+            let v: Vec<f64> =
+                s.kw.iter()
+                    .filter(|x| x.is_finite())
+                    .map(|&x| x as f64)
+                    .collect();
+            (!v.is_empty()).then(|| v.iter().sum::<f64>() / v.len() as f64)
+        })
+        .collect();
+    let fleet_median = if levels.is_empty() {
+        1.0
+    } else {
+        core::features::quantile(&mut levels, 0.5)
+    };
+
+    let judge = |id: &MeterId, s: &HourlySeries, as_of: i64| -> (f64, bool, String) {
+        let ctx = Context {
+            tz_offset_s,
+            registry: registry.and_then(|r| r.get(id.as_str())),
+        };
+        let model_verdict = || core::assess(id, s, as_of, model, &ctx);
+        match method {
+            Method::Model => {
+                let a = model_verdict();
+                (
+                    a.score,
+                    a.flagged,
+                    a.reasons.first().cloned().unwrap_or_default(),
+                )
+            }
+            Method::Rule => {
+                let (sc, f) = official_rule(s, as_of, fleet_median);
+                (
+                    sc,
+                    f,
+                    if f {
+                        "official rule: ≥2× median, CV < 0.35 over 48 h".into()
+                    } else {
+                        String::new()
+                    },
+                )
+            }
+            Method::Either => {
+                let a = model_verdict();
+                let (sc, f) = official_rule(s, as_of, fleet_median);
+                (
+                    a.score.max(sc),
+                    a.flagged || f,
+                    a.reasons.first().cloned().unwrap_or_default(),
+                )
+            }
+        }
+    };
+
+    let meters: Vec<MeterOutcome> = series
+        .par_iter()
+        .filter_map(|(id, s)| {
+            let label = labels.get(id.as_str())?;
+            let (score, flagged, reason) = judge(id, s, s.end_hour());
+            let ttd_h = label
+                .onset_hour()
+                .filter(|_| label.mining)
+                .and_then(|onset| {
+                    let mut d = ttd_step_h;
+                    while d <= ttd_horizon_h && onset + d <= s.end_hour() {
+                        if judge(id, s, onset + d).1 {
+                            return Some(d as f64);
+                        }
+                        d += ttd_step_h;
+                    }
+                    None
+                });
+            Some(MeterOutcome {
+                meter_id: id.to_string(),
+                kind: label.kind.clone(),
+                mining: label.mining,
+                score,
+                flagged,
+                ttd_h,
+                mining_kw: label.mining_kw,
+                reason,
+            })
+        })
+        .collect();
+
+    let business: HashMap<&str, bool> = labels
+        .iter()
+        .map(|(k, l)| (k.as_str(), l.is_business()))
+        .collect();
+    let segment = |name: &str, keep: &dyn Fn(&MeterOutcome) -> bool| {
+        let ms: Vec<&MeterOutcome> = meters.iter().filter(|m| keep(m)).collect();
+        segment_metrics(name, &ms, labels)
+    };
+    let segments = vec![
+        segment("homes", &|m| {
+            !business.get(m.meter_id.as_str()).copied().unwrap_or(false)
+        }),
+        segment("businesses", &|m| {
+            business.get(m.meter_id.as_str()).copied().unwrap_or(false)
+        }),
+        segment("all", &|_| true),
+    ];
+    Evaluation {
+        segments,
+        meters,
+        ttd_step_h,
+        ttd_horizon_h,
+    }
+}
+
+fn segment_metrics(
+    name: &str,
+    ms: &[&MeterOutcome],
+    labels: &HashMap<String, Label>,
+) -> SegmentMetrics {
+    let scores: Vec<(f64, bool)> = ms.iter().map(|m| (m.score, m.mining)).collect();
+    let mining: Vec<&&MeterOutcome> = ms.iter().filter(|m| m.mining).collect();
+    let clean: Vec<&&MeterOutcome> = ms.iter().filter(|m| !m.mining).collect();
+    let share = |n: usize, d: usize| (d > 0).then(|| n as f64 / d as f64);
+    let mut by_rigs = BTreeMap::new();
+    for m in &mining {
+        let e = by_rigs
+            .entry(labels.get(&m.meter_id).map_or("?", rig_bucket).to_string())
+            .or_insert((0, 0));
+        e.1 += 1;
+        if m.flagged {
+            e.0 += 1;
+        }
+    }
+    let mut by_kind = BTreeMap::new();
+    for m in &clean {
+        let e = by_kind.entry(m.kind.clone()).or_insert((0, 0));
+        e.1 += 1;
+        if m.flagged {
+            e.0 += 1;
+        }
+    }
+    // Undetected miners count as never found: give them infinite delay for the quantiles.
+    let ttd: Vec<f64> = mining
+        .iter()
+        .map(|m| m.ttd_h.unwrap_or(f64::INFINITY))
+        .collect();
+    SegmentMetrics {
+        segment: name.into(),
+        n_meters: ms.len(),
+        n_mining: mining.len(),
+        auc: roc_auc(&scores),
+        recall: share(mining.iter().filter(|m| m.flagged).count(), mining.len()),
+        false_positive_rate: share(clean.iter().filter(|m| m.flagged).count(), clean.len()),
+        recall_at_fpr_0_1pct: recall_at_fpr(&scores, 0.001),
+        recall_at_fpr_1pct: recall_at_fpr(&scores, 0.01),
+        map_at_100: average_precision_at(&scores, 100),
+        recall_by_rigs: by_rigs,
+        false_positives_by_kind: by_kind,
+        ttd_median_h: quantile_hours(&ttd, 0.5).filter(|v| v.is_finite()),
+        ttd_p90_h: quantile_hours(&ttd, 0.9).filter(|v| v.is_finite()),
+        within_24h: share(ttd.iter().filter(|&&h| h <= 24.0).count(), ttd.len()),
+        within_48h: share(ttd.iter().filter(|&&h| h <= 48.0).count(), ttd.len()),
+    }
+}
+
+/// A readable table of an evaluation.
+pub fn render(e: &Evaluation) -> String {
+    let f = |v: Option<f64>| v.map_or("-".to_string(), |x| format!("{x:.3}"));
+    let h = |v: Option<f64>| v.map_or("never".to_string(), |x| format!("{x:.0} h"));
+    let mut s = String::new();
+    s.push_str(&format!(
+        "{:<11} {:>6} {:>6} {:>6} {:>7} {:>7} {:>9} {:>9} {:>7} {:>8} {:>8} {:>7} {:>7}\n",
+        "segment",
+        "meters",
+        "mining",
+        "AUC",
+        "recall",
+        "FP rate",
+        "R@0.1%FP",
+        "R@1%FP",
+        "MAP@100",
+        "TTD med",
+        "TTD p90",
+        "≤24 h",
+        "≤48 h"
+    ));
+    for m in &e.segments {
+        s.push_str(&format!(
+            "{:<11} {:>6} {:>6} {:>6} {:>7} {:>7} {:>9} {:>9} {:>7} {:>8} {:>8} {:>7} {:>7}\n",
+            m.segment,
+            m.n_meters,
+            m.n_mining,
+            f(m.auc),
+            f(m.recall),
+            f(m.false_positive_rate),
+            f(m.recall_at_fpr_0_1pct),
+            f(m.recall_at_fpr_1pct),
+            f(m.map_at_100),
+            h(m.ttd_median_h),
+            h(m.ttd_p90_h),
+            f(m.within_24h),
+            f(m.within_48h)
+        ));
+    }
+    for m in e.segments.iter().filter(|m| m.segment != "all") {
+        if !m.recall_by_rigs.is_empty() {
+            s.push_str(&format!("\n{}: recall by rig count\n", m.segment));
+            for (k, (found, total)) in &m.recall_by_rigs {
+                s.push_str(&format!("  {k:<16} {found:>4}/{total:<4}\n"));
+            }
+        }
+        let fp: Vec<_> = m
+            .false_positives_by_kind
+            .iter()
+            .filter(|(_, (n, _))| *n > 0)
+            .collect();
+        s.push_str(&format!(
+            "{}: false positives by kind: {}\n",
+            m.segment,
+            if fp.is_empty() {
+                "none".to_string()
+            } else {
+                String::new()
+            }
+        ));
+        for (k, (n, total)) in fp {
+            s.push_str(&format!("  {k:<16} {n:>4}/{total:<4}\n"));
+        }
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn auc_is_one_for_a_perfect_ranking_and_half_for_ties() {
+        assert_eq!(
+            roc_auc(&[(0.9, true), (0.8, true), (0.1, false)]),
+            Some(1.0)
+        );
+        assert_eq!(roc_auc(&[(0.5, true), (0.5, false)]), Some(0.5));
+        assert_eq!(roc_auc(&[(0.1, true), (0.9, false)]), Some(0.0));
+        assert_eq!(roc_auc(&[(0.1, true)]), None);
+    }
+
+    #[test]
+    fn auc_matches_a_hand_count() {
+        // Positives 0.8, 0.4; negatives 0.6, 0.2: pairs won 3 of 4.
+        assert_eq!(
+            roc_auc(&[(0.8, true), (0.4, true), (0.6, false), (0.2, false)]),
+            Some(0.75)
+        );
+    }
+
+    #[test]
+    fn recall_at_fpr_uses_the_allowed_number_of_false_positives() {
+        let mut s: Vec<(f64, bool)> = (0..100).map(|i| (i as f64 / 100.0, false)).collect();
+        s.push((0.995, true));
+        s.push((0.985, true));
+        s.push((0.5, true));
+        // 1% of 100 negatives = 1 allowed: threshold is the 2nd-highest negative (0.98).
+        assert_eq!(recall_at_fpr(&s, 0.01), Some(2.0 / 3.0));
+        // 0.1% of 100 = 0 allowed: threshold is the top negative (0.99).
+        assert_eq!(recall_at_fpr(&s, 0.001), Some(1.0 / 3.0));
+    }
+
+    #[test]
+    fn average_precision_counts_only_ranks_with_hits() {
+        // Ranking: T F T → (1/1 + 2/3) / 2.
+        let ap = average_precision_at(&[(0.9, true), (0.8, false), (0.7, true)], 100).unwrap();
+        assert!((ap - (1.0 + 2.0 / 3.0) / 2.0).abs() < 1e-12);
+        assert_eq!(average_precision_at(&[(0.9, false)], 100), None);
+    }
+
+    #[test]
+    fn quantiles_use_nearest_rank() {
+        assert_eq!(quantile_hours(&[6.0, 12.0, 18.0, 24.0], 0.5), Some(12.0));
+        assert_eq!(quantile_hours(&[6.0, 12.0, 18.0, 24.0], 0.9), Some(24.0));
+        assert_eq!(quantile_hours(&[], 0.5), None);
+    }
+
+    #[test]
+    fn the_official_rule_flags_a_flat_high_load_and_not_a_home() {
+        let flat = HourlySeries {
+            start_hour: 0,
+            kw: vec![3.0; 200],
+            resolution_min: 60,
+        };
+        assert!(official_rule(&flat, 200, 0.5).1);
+        let home = HourlySeries {
+            start_hour: 0,
+            kw: (0..200)
+                .map(|h| {
+                    if h % 24 >= 17 && h % 24 <= 21 {
+                        3.0
+                    } else {
+                        0.3
+                    }
+                })
+                .collect(),
+            resolution_min: 60,
+        };
+        assert!(!official_rule(&home, 200, 0.5).1);
+    }
+}

@@ -1,0 +1,201 @@
+//! The offline driver: meter dumps in, ranked assessments out.
+//!
+//! It reads dumps into a [`Fleet`] through [`crate::ingest`], finishes each meter's hourly
+//! series, and calls the pure core ([`core::assess`]) once per meter, in parallel. It also
+//! owns the output formats an analyst reads (terminal table, CSV, NDJSON). `flatline scan`,
+//! `eval` and `report` are thin layers over it.
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use rayon::prelude::*;
+
+use crate::core::registry::Registry;
+use crate::core::verdict::hour_to_datetime;
+use crate::core::{self, Assessment, Context, Fleet, HourlySeries, MeterId, Model};
+use crate::ingest::{self, IngestError, IngestSummary, ReadOptions};
+
+/// Every meter's finished hourly series, in the order first seen.
+pub type FleetSeries = Vec<(MeterId, HourlySeries)>;
+
+/// Reads dumps and finishes every meter's hourly series.
+pub fn load_series(
+    paths: &[PathBuf],
+    opts: &ReadOptions,
+    progress: Option<&indicatif::ProgressBar>,
+) -> Result<(FleetSeries, IngestSummary), IngestError> {
+    let mut fleet = Fleet::new();
+    let summary = ingest::read_paths(paths, opts, &mut fleet, progress)?;
+    let series = fleet
+        .meters()
+        .par_iter()
+        .map(|m| (m.id.clone(), m.builder.finish(m.unit)))
+        .collect();
+    Ok((series, summary))
+}
+
+/// Judges every meter as of `until_hour` (or each meter's own last reading), in parallel,
+/// keeping the input order.
+pub fn assess_all(
+    series: &[(MeterId, HourlySeries)],
+    until_hour: Option<i64>,
+    model: &Model,
+    tz_offset_s: i32,
+    registry: Option<&Registry>,
+) -> Vec<Assessment> {
+    series
+        .par_iter()
+        .map(|(id, s)| {
+            let as_of = until_hour.map_or(s.end_hour(), |u| u.min(s.end_hour()));
+            let ctx = Context {
+                tz_offset_s,
+                registry: registry.and_then(|r| r.get(id.as_str())),
+            };
+            core::assess(id, s, as_of, model, &ctx)
+        })
+        .collect()
+}
+
+/// Orders assessments for an inspector: flagged first, then by score, then by the energy at stake.
+pub fn rank(assessments: &mut [Assessment]) {
+    assessments.sort_by(|a, b| {
+        b.flagged
+            .cmp(&a.flagged)
+            .then(b.score.total_cmp(&a.score))
+            .then(b.excess_kwh_per_day.total_cmp(&a.excess_kwh_per_day))
+            .then(a.meter_id.cmp(&b.meter_id))
+    });
+}
+
+/// The CSV header of scan results.
+pub const CSV_HEADER: [&str; 17] = [
+    "rank",
+    "meter_id",
+    "score",
+    "flagged",
+    "status",
+    "level_kw",
+    "excess_kw",
+    "est_rigs",
+    "excess_kwh_per_day",
+    "since",
+    "onset_found",
+    "as_of",
+    "episode_kwh",
+    "peer_group",
+    "peer_level_kw",
+    "reasons",
+    "notes",
+];
+
+fn rfc3339(hour: i64) -> String {
+    hour_to_datetime(hour)
+        .format("%Y-%m-%dT%H:%M:%SZ")
+        .to_string()
+}
+
+/// Writes ranked results as CSV (all of them, or only flagged ones).
+pub fn write_csv(out: impl Write, ranked: &[Assessment], all: bool) -> csv::Result<()> {
+    let mut w = csv::Writer::from_writer(out);
+    w.write_record(CSV_HEADER)?;
+    for (i, a) in ranked.iter().enumerate().filter(|(_, a)| all || a.flagged) {
+        w.write_record([
+            (i + 1).to_string(),
+            a.meter_id.to_string(),
+            format!("{:.4}", a.score),
+            a.flagged.to_string(),
+            a.status.as_str().to_string(),
+            format!("{:.3}", a.level_kw),
+            format!("{:.3}", a.excess_kw),
+            format!("{:.1}", a.est_rigs),
+            format!("{:.1}", a.excess_kwh_per_day),
+            rfc3339(a.since_hour),
+            a.onset_found.to_string(),
+            rfc3339(a.window_end_hour),
+            format!("{:.0}", a.excess_kwh_total()),
+            a.peer_group.clone(),
+            format!("{:.3}", a.peer_level_kw),
+            a.reasons.join("; "),
+            a.notes.join("; "),
+        ])?;
+    }
+    w.flush()?;
+    Ok(())
+}
+
+/// Writes ranked results as NDJSON, one assessment per line with its rank.
+pub fn write_ndjson(mut out: impl Write, ranked: &[Assessment], all: bool) -> std::io::Result<()> {
+    for (i, a) in ranked.iter().enumerate().filter(|(_, a)| all || a.flagged) {
+        let mut v = serde_json::to_value(a).map_err(std::io::Error::other)?;
+        v["rank"] = (i + 1).into();
+        v["since"] = rfc3339(a.since_hour).into();
+        v["as_of"] = rfc3339(a.window_end_hour).into();
+        serde_json::to_writer(&mut out, &v).map_err(std::io::Error::other)?;
+        out.write_all(b"\n")?;
+    }
+    Ok(())
+}
+
+/// A readable ranked table of the top `top` suspects, with a closing count.
+pub fn render_table(ranked: &[Assessment], top: usize) -> String {
+    let flagged: Vec<&Assessment> = ranked.iter().filter(|a| a.flagged).collect();
+    let mut s = String::new();
+    if flagged.is_empty() {
+        s.push_str(&format!("No suspects among {} meters.\n", ranked.len()));
+        return s;
+    }
+    let id_w = flagged
+        .iter()
+        .take(top)
+        .map(|a| a.meter_id.as_str().chars().count())
+        .max()
+        .unwrap_or(5)
+        .clamp(5, 28);
+    s.push_str(&format!(
+        "{:>4}  {:<id_w$}  {:>5}  {:>8}  {:>6}  {:>8}  {:<16}  {}\n",
+        "rank", "meter", "score", "level kW", "rigs", "kWh/day", "since", "why"
+    ));
+    for (i, a) in flagged.iter().take(top).enumerate() {
+        let mut id: String = a.meter_id.as_str().chars().take(id_w).collect();
+        if a.meter_id.as_str().chars().count() > id_w {
+            id.pop();
+            id.push('…');
+        }
+        let since = if a.onset_found {
+            hour_to_datetime(a.since_hour)
+                .format("%Y-%m-%d %H:00")
+                .to_string()
+        } else {
+            "before window".into()
+        };
+        s.push_str(&format!(
+            "{:>4}  {:<id_w$}  {:>5.2}  {:>8.1}  {:>6.1}  {:>8.0}  {:<16}  {}\n",
+            i + 1,
+            id,
+            a.score,
+            a.level_kw,
+            a.est_rigs,
+            a.excess_kwh_per_day,
+            since,
+            a.reasons
+                .iter()
+                .skip(1)
+                .take(2)
+                .cloned()
+                .collect::<Vec<_>>()
+                .join("; ")
+        ));
+    }
+    if flagged.len() > top {
+        s.push_str(&format!("… and {} more (see --out)\n", flagged.len() - top));
+    }
+    let kwh: f64 = flagged.iter().map(|a| a.excess_kwh_per_day).sum();
+    s.push_str(&format!(
+        "{} suspect{} among {} meters; ≈{:.0} kWh/day unexplained in all.\n",
+        flagged.len(),
+        if flagged.len() == 1 { "" } else { "s" },
+        ranked.len(),
+        kwh
+    ));
+    s
+}
