@@ -11,7 +11,12 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use std::sync::Arc;
+
 use serde::Deserialize;
+
+use crate::core::registry::{parse_registry, Registry, RegistryError};
+use crate::core::Model;
 
 use super::payload::Limits;
 use super::wal::TableLimits;
@@ -38,6 +43,22 @@ pub enum ConfigError {
     /// A value is out of range or inconsistent.
     #[error("config: {0}")]
     Invalid(String),
+    /// The model file named by `detector.model` could not be loaded.
+    #[error(transparent)]
+    Model(#[from] crate::core::model::ModelError),
+    /// The registry named by `detector.registry` could not be read or parsed.
+    #[error(transparent)]
+    Registry(#[from] RegistryError),
+}
+
+/// The `[detector]` table: what the core scores with.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawDetector {
+    /// Model file; empty means the model built into the binary.
+    pub model: PathBuf,
+    /// Registry CSV of known legitimate loads; empty means none.
+    pub registry: PathBuf,
 }
 
 /// The `[mqtt]` table.
@@ -223,6 +244,8 @@ pub struct RawConfig {
     pub mqtt: RawMqtt,
     /// Payload limits, meter cap, scoring cadence.
     pub ingest: RawIngest,
+    /// Model and registry.
+    pub detector: RawDetector,
     /// Durable state.
     pub state: RawState,
     /// Evidence pictures.
@@ -340,6 +363,10 @@ pub struct Settings {
     pub table: TableLimits,
     /// Local time offset for the detector, seconds.
     pub tz_offset_s: i32,
+    /// The scoring model (the embedded one unless `detector.model` names a file).
+    pub model: Arc<Model>,
+    /// Known legitimate loads, if `detector.registry` names a file.
+    pub registry: Option<Arc<Registry>>,
     /// Queue capacity between source and ingest.
     pub queue_capacity: usize,
     /// State directory.
@@ -473,6 +500,24 @@ impl RawConfig {
             "json" => LogFormat::Json,
             f => return invalid(format!("log.format must be text or json, not {f:?}")),
         };
+        // The detector's files are read here, once, so a bad path stops start-up instead of
+        // the first scoring.
+        let model = if self.detector.model.as_os_str().is_empty() {
+            Model::embedded().clone()
+        } else {
+            Model::load(&self.detector.model)?
+        };
+        let registry = if self.detector.registry.as_os_str().is_empty() {
+            None
+        } else {
+            let path = &self.detector.registry;
+            let name = path.display().to_string();
+            let file = std::fs::File::open(path).map_err(|source| ConfigError::Read {
+                path: path.clone(),
+                source,
+            })?;
+            Some(Arc::new(parse_registry(file, &name)?))
+        };
         Ok(Settings {
             broker: BrokerSettings {
                 host,
@@ -501,6 +546,8 @@ impl RawConfig {
                 max_kw: i.max_kw,
             },
             tz_offset_s: i.tz_offset_s,
+            model: Arc::new(model),
+            registry,
             queue_capacity: i.queue_capacity,
             state_dir: s.dir,
             report_dir: (!self.report.dir.as_os_str().is_empty()).then_some(self.report.dir),

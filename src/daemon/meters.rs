@@ -23,13 +23,28 @@ use super::scoring::WINDOW_HOURS;
 /// Hours a window keeps: the analysed window plus the current, still-filling hour.
 pub const WINDOW_SPAN_HOURS: usize = WINDOW_HOURS as usize + 1;
 
-/// A meter's rolling window of hour bins: a sum of values and a bitmask of the minutes
-/// seen, per hour, for the last [`WINDOW_SPAN_HOURS`] hours of event time.
+/// How many of a meter's newest hours stay *open*: a reading may arrive up to this many
+/// hours behind the meter's newest reading (out of order, or redelivered after a
+/// reconnect) and still be placed exactly. Older hours are *closed* and a reading for one
+/// is refused as too late.
+pub const OPEN_HOURS: usize = 6;
+
+/// A meter's rolling window of the last [`WINDOW_SPAN_HOURS`] hours of event time.
+///
+/// Open hours hold what [`SeriesBuilder`] holds: an f32 sum and a 60-bit mask of the
+/// minutes seen (12 bytes), so duplicates are caught minute by minute. Closed hours keep
+/// only the sum and the *number* of readings (5 bytes): that is all `finish` reads — it
+/// scales by the count and infers the resolution from counts and occupancy, never from
+/// which minutes were seen — so the series stays bit-identical while a full window costs
+/// about 5 bytes per hour instead of 12.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct HourWindow {
+    /// Hour index of the oldest bin (closed if any, else open).
     first_hour: i64,
-    sum: VecDeque<f32>,
-    mask: VecDeque<u64>,
+    closed_sum: VecDeque<f32>,
+    closed_n: VecDeque<u8>,
+    open_sum: VecDeque<f32>,
+    open_mask: VecDeque<u64>,
 }
 
 /// Why a window refused a reading.
@@ -37,102 +52,171 @@ pub struct HourWindow {
 pub enum WindowPush {
     /// This minute of this meter was seen before: the first value is kept.
     Duplicate,
-    /// The reading is older than the window.
+    /// The reading is for a closed hour (more than [`OPEN_HOURS`] behind the newest).
     TooLate,
 }
 
 impl HourWindow {
     /// The hour index of the newest bin, if any.
     pub fn last_hour(&self) -> Option<i64> {
-        (!self.sum.is_empty()).then(|| self.first_hour + self.sum.len() as i64 - 1)
+        (self.len() > 0).then(|| self.first_hour + self.len() as i64 - 1)
+    }
+
+    fn len(&self) -> usize {
+        self.closed_sum.len() + self.open_sum.len()
     }
 
     /// Adds `value` for the interval starting at `ts` (unix seconds). A reading newer than
-    /// the window slides it forward, dropping the oldest hours.
+    /// the window slides it forward, closing hours and dropping the oldest.
     pub fn push(&mut self, ts: i64, value: f32) -> Result<(), WindowPush> {
         let hour = ts.div_euclid(HOUR_S);
         let bit = 1u64 << (ts.rem_euclid(HOUR_S) / 60);
+        let open_first = self.first_hour + self.closed_sum.len() as i64;
         let idx = match self.last_hour() {
             None => {
                 self.first_hour = hour;
-                self.sum.push_back(0.0);
-                self.mask.push_back(0);
+                self.open_sum.push_back(0.0);
+                self.open_mask.push_back(0);
                 0
             }
             Some(last) if hour > last => {
-                // Slide forward. A jump longer than the window simply empties it.
-                let grow = (hour - last) as usize;
-                if grow >= WINDOW_SPAN_HOURS {
-                    self.sum.clear();
-                    self.mask.clear();
-                    self.first_hour = hour;
-                    self.sum.push_back(0.0);
-                    self.mask.push_back(0);
-                } else {
-                    // Drop first, then grow, so a full window never reallocates.
-                    let excess = (self.sum.len() + grow).saturating_sub(WINDOW_SPAN_HOURS);
-                    self.sum.drain(..excess);
-                    self.mask.drain(..excess);
-                    self.first_hour += excess as i64;
-                    self.sum.extend(std::iter::repeat_n(0.0, grow));
-                    self.mask.extend(std::iter::repeat_n(0, grow));
-                    if self.sum.len() == WINDOW_SPAN_HOURS
-                        && self.sum.capacity() > WINDOW_SPAN_HOURS
-                    {
-                        // Growth by doubling left up to 2x the span: give the slack back once.
-                        self.sum.shrink_to_fit();
-                        self.mask.shrink_to_fit();
-                    }
+                if hour - last >= WINDOW_SPAN_HOURS as i64 {
+                    // A jump longer than the window simply empties it.
+                    *self = HourWindow::default();
+                    return self.push(ts, value);
                 }
-                self.sum.len() - 1
+                for _ in last..hour {
+                    self.open_sum.push_back(0.0);
+                    self.open_mask.push_back(0);
+                }
+                self.close_and_trim();
+                self.open_sum.len() - 1
             }
-            Some(last) if hour < self.first_hour => {
-                // Late, but maybe still inside the span: grow at the front.
-                if last - hour >= WINDOW_SPAN_HOURS as i64 {
-                    return Err(WindowPush::TooLate);
-                }
-                for _ in hour..self.first_hour {
-                    self.sum.push_front(0.0);
-                    self.mask.push_front(0);
+            Some(last) if last - hour >= OPEN_HOURS as i64 => return Err(WindowPush::TooLate),
+            Some(_) if hour < open_first => {
+                // Late but within the lateness, and nothing closed yet (else `hour` would
+                // be closed): grow the open hours at the front.
+                for _ in hour..open_first {
+                    self.open_sum.push_front(0.0);
+                    self.open_mask.push_front(0);
                 }
                 self.first_hour = hour;
                 0
             }
-            Some(_) => (hour - self.first_hour) as usize,
+            Some(_) => (hour - open_first) as usize,
         };
-        if self.mask[idx] & bit != 0 {
+        if self.open_mask[idx] & bit != 0 {
             return Err(WindowPush::Duplicate);
         }
-        self.mask[idx] |= bit;
-        self.sum[idx] += value;
+        self.open_mask[idx] |= bit;
+        self.open_sum[idx] += value;
         Ok(())
+    }
+
+    /// Closes open hours beyond [`OPEN_HOURS`] and drops hours beyond the span.
+    fn close_and_trim(&mut self) {
+        while self.open_sum.len() > OPEN_HOURS {
+            let (Some(sum), Some(mask)) = (self.open_sum.pop_front(), self.open_mask.pop_front())
+            else {
+                break;
+            };
+            self.closed_sum.push_back(sum);
+            // At most 60 minutes in an hour: always fits.
+            self.closed_n.push_back(mask.count_ones() as u8);
+        }
+        while self.len() > WINDOW_SPAN_HOURS && !self.closed_sum.is_empty() {
+            self.closed_sum.pop_front();
+            self.closed_n.pop_front();
+            self.first_hour += 1;
+        }
+        let full = WINDOW_SPAN_HOURS - OPEN_HOURS;
+        if self.closed_sum.len() == full && self.closed_sum.capacity() > full {
+            // Growth by doubling left up to 2x the span: give the slack back once.
+            self.closed_sum.shrink_to_fit();
+            self.closed_n.shrink_to_fit();
+        }
     }
 
     /// The window as an hourly series, built by a real [`SeriesBuilder`].
     ///
-    /// Each hour is replayed as its full sum on its first minute plus zero on every other
-    /// minute seen: the builder then holds bit-identical sums and masks (adding 0.0 to an
-    /// f32 changes nothing), so its `finish` is the scanner's `finish` for these hours.
+    /// Each hour is replayed as its full sum on its first reading plus zero on every other
+    /// reading (adding 0.0 to an f32 changes nothing): the builder then holds bit-identical
+    /// sums and the same number of readings per hour — for closed hours on other minutes
+    /// than the real ones, which `finish` cannot tell — so its `finish` is the scanner's
+    /// `finish` for these hours.
     pub fn series(&self, unit: Unit) -> HourlySeries {
         let mut b = SeriesBuilder::new();
-        for (i, (&sum, &mask)) in self.sum.iter().zip(&self.mask).enumerate() {
-            let hour_ts = (self.first_hour + i as i64) * HOUR_S;
+        let mut hour_ts = self.first_hour * HOUR_S;
+        // Pushes cannot fail: each minute is pushed once and the span is far below the cap.
+        for (&sum, &n) in self.closed_sum.iter().zip(&self.closed_n) {
+            for minute in 0..n as i64 {
+                let _ = b.push(hour_ts + minute * 60, if minute == 0 { sum } else { 0.0 });
+            }
+            hour_ts += HOUR_S;
+        }
+        for (&sum, &mask) in self.open_sum.iter().zip(&self.open_mask) {
             let mut first = true;
             let mut bits = mask;
             while bits != 0 {
                 let minute = bits.trailing_zeros() as i64;
                 bits &= bits - 1;
-                // Cannot fail: each minute is pushed once and the span is far below the cap.
                 let _ = b.push(hour_ts + minute * 60, if first { sum } else { 0.0 });
                 first = false;
             }
+            hour_ts += HOUR_S;
         }
         b.finish(unit)
     }
 
     /// Heap bytes held (for the memory figure per meter).
     pub fn heap_bytes(&self) -> usize {
-        self.sum.capacity() * 4 + self.mask.capacity() * 8
+        self.closed_sum.capacity() * 4
+            + self.closed_n.capacity()
+            + self.open_sum.capacity() * 4
+            + self.open_mask.capacity() * 8
+    }
+
+    /// Appends the window to `out` in the snapshot's binary layout.
+    fn encode(&self, out: &mut Vec<u8>) {
+        put_u64(out, self.first_hour as u64);
+        put_u64(out, self.closed_sum.len() as u64);
+        for (&s, &n) in self.closed_sum.iter().zip(&self.closed_n) {
+            out.extend_from_slice(&s.to_bits().to_le_bytes());
+            out.push(n);
+        }
+        put_u64(out, self.open_sum.len() as u64);
+        for (&s, &k) in self.open_sum.iter().zip(&self.open_mask) {
+            out.extend_from_slice(&s.to_bits().to_le_bytes());
+            put_u64(out, k);
+        }
+    }
+
+    /// Reads a window written by [`HourWindow::encode`]; `None` when it is malformed.
+    fn decode(bytes: &mut &[u8]) -> Option<HourWindow> {
+        let first_hour = get_u64(bytes)? as i64;
+        let n_closed = get_u64(bytes)? as usize;
+        if n_closed > WINDOW_SPAN_HOURS {
+            return None;
+        }
+        let mut w = HourWindow {
+            first_hour,
+            closed_sum: VecDeque::with_capacity(n_closed),
+            closed_n: VecDeque::with_capacity(n_closed),
+            ..HourWindow::default()
+        };
+        for _ in 0..n_closed {
+            w.closed_sum.push_back(get_f32(bytes)?);
+            w.closed_n.push_back(take(bytes, 1)?[0]);
+        }
+        let n_open = get_u64(bytes)? as usize;
+        if n_open > OPEN_HOURS || n_closed + n_open > WINDOW_SPAN_HOURS {
+            return None;
+        }
+        for _ in 0..n_open {
+            w.open_sum.push_back(get_f32(bytes)?);
+            w.open_mask.push_back(get_u64(bytes)?);
+        }
+        Some(w)
     }
 }
 
@@ -440,12 +524,7 @@ impl MeterTable {
             }
             put_u64(out, m.scored_as_of as u64);
             put_u64(out, m.touched);
-            put_u64(out, m.window.first_hour as u64);
-            put_u64(out, m.window.sum.len() as u64);
-            for (&s, &k) in m.window.sum.iter().zip(&m.window.mask) {
-                out.extend_from_slice(&s.to_bits().to_le_bytes());
-                put_u64(out, k);
-            }
+            m.window.encode(out);
         }
     }
 
@@ -475,22 +554,7 @@ impl MeterTable {
             };
             let scored_as_of = get_u64(bytes)? as i64;
             let touched = get_u64(bytes)?;
-            let first_hour = get_u64(bytes)? as i64;
-            let len = get_u64(bytes)? as usize;
-            if len > WINDOW_SPAN_HOURS {
-                return None;
-            }
-            let mut window = HourWindow {
-                first_hour,
-                sum: VecDeque::with_capacity(len),
-                mask: VecDeque::with_capacity(len),
-            };
-            for _ in 0..len {
-                window.sum.push_back(f32::from_bits(u32::from_le_bytes(
-                    take(bytes, 4)?.try_into().ok()?,
-                )));
-                window.mask.push_back(get_u64(bytes)?);
-            }
+            let window = HourWindow::decode(bytes)?;
             let state = MeterState {
                 id: MeterId::from(id.as_str()),
                 unit,
@@ -527,6 +591,10 @@ fn get_u64(bytes: &mut &[u8]) -> Option<u64> {
     Some(u64::from_le_bytes(take(bytes, 8)?.try_into().ok()?))
 }
 
+fn get_f32(bytes: &mut &[u8]) -> Option<f32> {
+    Some(f32::from_bits(u32::from_le_bytes(take(bytes, 4)?.try_into().ok()?)))
+}
+
 fn get_str(bytes: &mut &[u8]) -> Option<String> {
     let n = get_u64(bytes)? as usize;
     String::from_utf8(take(bytes, n)?.to_vec()).ok()
@@ -544,14 +612,17 @@ mod tests {
 
     #[test]
     fn the_window_series_equals_the_series_builder_for_the_same_readings() {
-        // Fifteen-minute readings with gaps, out-of-order rows and duplicates, over 40 days:
-        // the window's series must equal a SeriesBuilder's over the window's span.
-        let mut rows: Vec<(i64, f32)> = (0..40 * 96)
+        // Fifteen-minute readings with gaps, out-of-order rows and duplicates, over 100 days
+        // (longer than the window, so hours are closed and dropped): the window's series
+        // must equal a SeriesBuilder's over the window's span.
+        let mut rows: Vec<(i64, f32)> = (0..100 * 96)
             .filter(|i| i % 53 != 3)
             .map(|i| (i * 900, ((i * 37) % 11) as f32 * 0.13))
             .collect();
         rows.swap(500, 503);
+        rows.swap(9000, 9017);
         rows.push((1000 * 900, 9.0));
+        rows.push((9500 * 900, 9.0));
         let mut w = HourWindow::default();
         let mut full = SeriesBuilder::new();
         for &(ts, v) in &rows {
@@ -573,28 +644,46 @@ mod tests {
     #[test]
     fn the_window_never_holds_more_than_its_span() {
         let mut w = HourWindow::default();
-        for h in 0..2000 {
+        for h in 0..3000 {
             w.push(h * H, 1.0).unwrap();
         }
         assert_eq!(w.series(Unit::Kwh).kw.len(), WINDOW_SPAN_HOURS);
     }
 
     #[test]
-    fn a_full_hourly_meter_costs_about_eight_kilobytes_of_window() {
+    fn a_full_hourly_meter_costs_about_eleven_kilobytes() {
+        // 2179 closed hours at 5 bytes, 6 open hours at 12, the id and the table slot.
         let mut t = table();
-        for h in 0..2000 {
+        for h in 0..3000 {
             t.apply("MAC000123", h * H, Value::IntervalKwh(0.5));
         }
         let bytes = t.heap_bytes();
-        assert!((8_000..9_000).contains(&bytes), "{bytes} bytes");
+        assert!((10_900..11_400).contains(&bytes), "{bytes} bytes");
+    }
+
+    fn check_late(newest_hour: i64, late_hour: i64, expected: Result<(), WindowPush>) {
+        let mut w = HourWindow::default();
+        for h in 0..=newest_hour {
+            w.push(h * H, 1.0).unwrap();
+        }
+        assert_eq!(w.push(late_hour * H + 60, 1.0), expected, "{late_hour}");
     }
 
     #[test]
-    fn a_reading_older_than_the_window_is_too_late() {
+    fn a_reading_within_the_open_hours_is_placed_and_an_older_one_is_too_late() {
+        check_late(1000, 995, Ok(()));
+        check_late(1000, 994, Err(WindowPush::TooLate));
+        check_late(1000, 100, Err(WindowPush::TooLate));
+        check_late(3, 0, Ok(()));
+    }
+
+    #[test]
+    fn a_late_first_reading_grows_the_open_hours_at_the_front() {
         let mut w = HourWindow::default();
-        w.push(1000 * H, 1.0).unwrap();
-        assert_eq!(w.push(100 * H, 1.0), Err(WindowPush::TooLate));
-        assert_eq!(w.push(900 * H, 1.0), Ok(()));
+        w.push(10 * H, 1.0).unwrap();
+        w.push(7 * H, 2.0).unwrap();
+        assert_eq!(w.series(Unit::Kwh).start_hour, 7);
+        assert_eq!(w.last_hour(), Some(10));
     }
 
     #[test]

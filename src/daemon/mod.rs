@@ -13,13 +13,11 @@
 //! - [`publisher`]: replaying readings into a broker, counting acknowledgements.
 //! - [`broker`]: the embedded rumqttd broker for the demo.
 //! - [`demo`]: the demo run.
-//! - [`chart`]: a temporary evidence picture until `report` lands.
 //! - [`scoring`]: the core's scoring entry points as the daemon uses them.
 
 pub mod alerts;
 #[cfg(feature = "embedded-broker")]
 pub mod broker;
-pub mod chart;
 pub mod config;
 pub mod demo;
 pub mod meters;
@@ -28,11 +26,10 @@ pub mod mqtt;
 pub mod payload;
 pub mod pipeline;
 pub mod publisher;
-mod scoring_shim;
 pub mod wal;
 
-/// The core's scoring entry points. TEMPORARY: re-exports the shim until
-/// `flatline::core::{assess, Context, WINDOW_HOURS}` and `Model::embedded` land in main.
+/// The core's scoring entry points, as the daemon uses them: the very functions `scan`
+/// calls, so live and offline verdicts agree on the same readings.
 pub mod scoring {
-    pub use super::scoring_shim::{assess, Context, Model, WINDOW_HOURS};
+    pub use crate::core::{assess, Context, Model, WINDOW_HOURS};
 }

@@ -38,6 +38,7 @@ use tokio::sync::{mpsc, watch};
 use crate::core::series::HourlySeries;
 use crate::core::verdict::Assessment;
 use crate::core::MeterId;
+use crate::report::{safe_file_name, write_meter_png, ReportInput};
 
 use super::alerts::{Alert, AlertBook};
 use super::config::Settings;
@@ -45,7 +46,7 @@ use super::meters::{Applied, MeterTable};
 use super::metrics::Metrics;
 use super::mqtt::{self, AckToken, Backoff, Client, Connection, Polled, SessionMode};
 use super::payload::{decode, Decoded, RejectReason, Rejected};
-use super::scoring::{assess, Context, Model};
+use super::scoring::{assess, Context};
 use super::wal::{Store, StoreError};
 
 /// Failures that stop the daemon (bad input never does).
@@ -546,9 +547,9 @@ impl Ingest {
         let series = m.window.series(m.unit);
         let ctx = Context {
             tz_offset_s: self.s.tz_offset_s,
-            registry: None,
+            registry: self.s.registry.as_ref().and_then(|r| r.get(id.as_str())),
         };
-        let a = assess(id, &series, as_of, Model::embedded(), &ctx);
+        let a = assess(id, &series, as_of, &self.s.model, &ctx);
         self.metrics.assessments.fetch_add(1, Relaxed);
         if let Some(alert) = self.book.decide(&a) {
             self.book.record(&alert);
@@ -576,32 +577,13 @@ async fn alert_sink(
             series,
             assessment,
         } = job;
-        let report_dir = s.report_dir.clone();
         let path = alerts_path.clone();
+        let s2 = s.clone();
         // Drawing and fsync block: run them off the async workers.
         let written = tokio::task::spawn_blocking(move || {
-            if let Some(dir) = report_dir {
-                let safe: String = alert
-                    .meter_id
-                    .chars()
-                    .map(|c| {
-                        if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
-                            c
-                        } else {
-                            '_'
-                        }
-                    })
-                    .collect();
-                let file = dir.join(format!(
-                    "{safe}-episode{}-{}.png",
-                    alert.episode,
-                    alert.kind.as_str()
-                ));
-                let drawn = std::fs::create_dir_all(&dir)
-                    .map_err(|e| e.to_string())
-                    .and_then(|()| super::chart::write_png(&file, &series, &assessment));
-                match drawn {
-                    Ok(()) => alert.report_path = Some(file.display().to_string()),
+            if let Some(dir) = &s2.report_dir {
+                match draw_report(dir, &s2, &alert, &series, &assessment) {
+                    Ok(file) => alert.report_path = Some(file.display().to_string()),
                     Err(e) => {
                         tracing::warn!(meter = %alert.meter_id, error = %e, "report not drawn")
                     }
@@ -626,6 +608,42 @@ async fn alert_sink(
             tracing::warn!(%topic, error = %e, "alert recorded but not published");
         }
     }
+}
+
+/// Draws the evidence page of one alert with the same report code `scan --report-dir` uses,
+/// into `<dir>/<meter>-episode<N>-<kind>.png`. The daemon has no fleet at hand, so the
+/// page has no peer band and no population panel; the registry's class and feeder are
+/// shown when the meter is in it.
+fn draw_report(
+    dir: &std::path::Path,
+    s: &Settings,
+    alert: &Alert,
+    series: &HourlySeries,
+    assessment: &Assessment,
+) -> Result<PathBuf, crate::report::ReportError> {
+    let entry = s.registry.as_ref().and_then(|r| r.get(&alert.meter_id));
+    let input = ReportInput {
+        series,
+        assessment,
+        band: None,
+        population: &[],
+        registry_class: entry.map(|e| e.class.as_str()).filter(|c| !c.is_empty()),
+        feeder: entry.map(|e| e.feeder.as_str()).filter(|f| !f.is_empty()),
+        tariff: None,
+        tz_offset_s: s.tz_offset_s,
+    };
+    let file = dir.join(format!(
+        "{}-episode{}-{}.png",
+        safe_file_name(&alert.meter_id),
+        alert.episode,
+        alert.kind.as_str()
+    ));
+    std::fs::create_dir_all(dir).map_err(|source| crate::report::ReportError::Io {
+        path: dir.to_path_buf(),
+        source,
+    })?;
+    write_meter_png(&input, &file)?;
+    Ok(file)
 }
 
 /// Appends one JSON line and fsyncs.

@@ -43,7 +43,7 @@ pub enum StoreError {
 }
 
 /// First bytes of a snapshot: format name and version.
-const SNAPSHOT_MAGIC: &[u8; 8] = b"FLSNAP01";
+const SNAPSHOT_MAGIC: &[u8; 8] = b"FLSNAP02";
 
 /// One WAL line.
 #[derive(Debug, Serialize, Deserialize)]
