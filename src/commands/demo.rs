@@ -17,8 +17,17 @@ pub struct DemoArgs {
     #[arg(long)]
     pub broker: Option<String>,
     /// Homes in the simulated fleet.
-    #[arg(long, default_value_t = 300)]
+    #[arg(long, default_value_t = 250)]
     pub homes: usize,
+    /// Businesses in the simulated fleet.
+    #[arg(long, default_value_t = 50)]
+    pub businesses: usize,
+    /// Hidden miners (cycling through home, shophouse, S9 home and farm sizes).
+    #[arg(long, default_value_t = 4)]
+    pub miners: usize,
+    /// Days simulated (hourly readings; at least 22).
+    #[arg(long, default_value_t = 40)]
+    pub days: u32,
     /// Seed of the simulated fleet.
     #[arg(long, default_value_t = 7)]
     pub seed: u64,
@@ -32,33 +41,54 @@ pub fn run(args: DemoArgs) -> anyhow::Result<Outcome> {
         out_dir: args.out,
         broker_url: args.broker,
         n_homes: args.homes,
+        n_businesses: args.businesses,
+        n_miners: args.miners,
+        days: args.days,
         seed: args.seed,
         ..DemoOptions::default()
     };
-    println!("flatline demo: {} homes, a shop and one hidden farm, {} days of hourly readings, through an MQTT broker…", opts.n_homes, opts.days);
+    println!(
+        "flatline demo: {} homes, {} businesses, a licensed miner and {} hidden ones, {} days of hourly readings through an MQTT broker, the daemon watching…",
+        opts.n_homes, opts.n_businesses, opts.n_miners, opts.days.max(22)
+    );
     let s = demo::run(&opts)?;
     println!(
-        "published {} readings in {:.1} s; the daemon tracked {} meters and sent {} alerts",
+        "published {} readings of {} meters in {:.1} s; the daemon tracked {} meters and sent {} alerts",
         s.published.n_published,
+        s.n_meters,
         s.published.elapsed.as_secs_f64(),
         s.daemon.n_meters,
         s.daemon.n_alerts
     );
     let suspects = demo::open_suspects(&s.alerts);
     for a in &suspects {
+        let truth = if s.true_miners.contains(&a.meter_id) {
+            "a true miner"
+        } else {
+            "NOT a miner in the sim: a false alarm"
+        };
         println!(
-            "  SUSPECT {}: {:.1} kW flat since {} (≈{:.0} S19 rigs, {:.0} kWh/day unexplained), score {:.2}{}",
+            "  SUSPECT {} ({truth}): {:.1} kW, flat load since {} (≈{:.0} S19 rigs, {:.0} kWh/day unexplained), score {:.2}{}",
             a.meter_id,
             a.level_kw,
             a.since,
             a.est_rigs,
             a.excess_kwh_per_day,
             a.score,
-            a.report_path.as_deref().map(|p| format!("\n           picture: {p}")).unwrap_or_default()
+            a.report_path.as_deref().map(|p| format!("\n      picture: {p}")).unwrap_or_default()
         );
     }
+    let missed: Vec<&str> = s
+        .true_miners
+        .iter()
+        .filter(|m| !suspects.iter().any(|a| &a.meter_id == *m))
+        .map(String::as_str)
+        .collect();
     if suspects.is_empty() {
         println!("  no suspects found");
+    }
+    if !missed.is_empty() {
+        println!("  missed (hidden miners not alerted): {}", missed.join(", "));
     }
     println!(
         "alerts: {}\nreports: {}\ndone in {:.1} s",

@@ -7,13 +7,14 @@ use anyhow::Context as _;
 
 use super::Outcome;
 use crate::daemon::config::BrokerSettings;
-use crate::daemon::publisher::{self, PublishOptions};
+use super::common::ReadArgs;
+use crate::daemon::publisher::{self, Dump, PublishOptions};
 use crate::daemon::{config::LogFormat, mqtt};
 
 /// Options of `flatline publish`.
 #[derive(Debug, clap::Args)]
 pub struct PublishArgs {
-    /// Meter dumps: long CSV `meter_id,timestamp,kwh` (timestamp RFC 3339 or unix seconds).
+    /// Meter dumps: files or folders, plain or .gz, in any layout `flatline scan` reads.
     #[arg(required = true)]
     pub paths: Vec<PathBuf>,
     /// Broker URL: mqtt://HOST:PORT or mqtts://HOST:PORT.
@@ -35,6 +36,8 @@ pub struct PublishArgs {
     /// CA certificate (PEM) for mqtts://.
     #[arg(long)]
     pub ca_file: Option<PathBuf>,
+    #[command(flatten)]
+    pub read: ReadArgs,
 }
 
 /// Runs `flatline publish`.
@@ -47,20 +50,17 @@ pub fn run(args: PublishArgs) -> anyhow::Result<Outcome> {
         1 => rumqttc::QoS::AtLeastOnce,
         q => anyhow::bail!("--qos must be 0 or 1, not {q}"),
     };
-    let mut readings = Vec::new();
-    for path in &args.paths {
-        let (mut rows, n_bad) = publisher::read_long_csv_temporary(path)
-            .with_context(|| format!("reading {}", path.display()))?;
-        if n_bad > 0 {
-            eprintln!(
-                "flatline: warning: {}: {n_bad} rows skipped",
-                path.display()
-            );
-        }
-        readings.append(&mut rows);
+    let read_opts = args.read.read_options(None)?;
+    let (dump, summary) = Dump::read(&args.paths, &read_opts).context("reading the dumps")?;
+    args.read.check_bad_share(&summary)?;
+    if summary.n_bad() > 0 {
+        eprint!("flatline: warning: some rows were skipped:\n{}", summary.render());
     }
-    // Several files interleave in time: replay the fleet as the meters would have sent it.
-    readings.sort_by_key(|r| r.ts);
+    eprintln!(
+        "publishing {} readings of {} meters in time order",
+        dump.len(),
+        dump.n_meters()
+    );
     let opts = PublishOptions {
         topic_prefix: args.topic_prefix,
         qos,
@@ -71,7 +71,7 @@ pub fn run(args: PublishArgs) -> anyhow::Result<Outcome> {
         .enable_all()
         .build()
         .context("cannot start the tokio runtime")?;
-    let report = runtime.block_on(publisher::publish_all(&broker, readings, &opts))?;
+    let report = runtime.block_on(publisher::publish_all(&broker, dump.readings(), &opts))?;
     let secs = report.elapsed.as_secs_f64();
     println!(
         "published {} readings ({} acknowledged) in {:.2} s ({:.0} msgs/s)",

@@ -3,20 +3,23 @@
 //!
 //! It ends by itself once the daemon has processed every message it was sent (counted by
 //! the daemon's own metrics, not guessed by a timer), then shuts the daemon down through
-//! the same path as SIGTERM. The fleet comes from [`temporary_fleet`] until the sim helper's
-//! `flatline::sim::simulate` lands.
+//! the same path as SIGTERM. The fleet comes from [`crate::sim::simulate`]: homes and
+//! businesses with their confounders (heat pumps, storage heaters, cold stores, server
+//! rooms), hidden miners of mixed size switching on part-way (one of them a farm), and a
+//! licensed miner. The sim's registry goes to the detector, so declared server rooms and
+//! the licensed site are explained rather than alerted; the sim's labels say afterwards
+//! which alerts were true miners.
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use rand::{Rng, SeedableRng};
-
 use super::alerts::{Alert, AlertKind};
 use super::config::{BrokerSettings, RawConfig};
 use super::metrics::Metrics;
 use super::payload::Value;
+use crate::sim::{simulate, write_registry, SimConfig, SimFleet};
 use super::pipeline::{self, DaemonError, RunSummary};
 use super::publisher::{publish_all, OutReading, PublishOptions, PublishReport};
 
@@ -50,10 +53,17 @@ pub struct DemoOptions {
     pub broker_url: Option<String>,
     /// Homes in the fleet.
     pub n_homes: usize,
-    /// Days simulated.
-    pub days: i64,
+    /// Businesses in the fleet.
+    pub n_businesses: usize,
+    /// Hidden miners (home, shophouse, S9 home, farm, …).
+    pub n_miners: usize,
+    /// Days simulated (hourly readings).
+    pub days: u32,
     /// Seed of the fleet.
     pub seed: u64,
+    /// Wall seconds the replay of the whole span is paced to (accelerated event time);
+    /// the replay is never faster than the pipeline takes it.
+    pub replay_s: f64,
 }
 
 impl Default for DemoOptions {
@@ -61,9 +71,12 @@ impl Default for DemoOptions {
         DemoOptions {
             out_dir: "flatline-demo".into(),
             broker_url: None,
-            n_homes: 300,
-            days: 15,
+            n_homes: 250,
+            n_businesses: 50,
+            n_miners: 4,
+            days: 40,
             seed: 7,
+            replay_s: 15.0,
         }
     }
 }
@@ -73,6 +86,8 @@ impl Default for DemoOptions {
 pub struct DemoSummary {
     /// Meters simulated.
     pub n_meters: usize,
+    /// Ids of the meters where the sim hid a miner (licensed ones excluded).
+    pub true_miners: Vec<String>,
     /// What the publisher did.
     pub published: PublishReport,
     /// What the daemon ended with.
@@ -104,7 +119,15 @@ pub fn run(opts: &DemoOptions) -> Result<DemoSummary, DemoError> {
         Some(url) => url.clone(),
         None => start_broker()?,
     };
+    let fleet = demo_fleet(opts);
+    let registry_csv = state_dir.with_file_name("registry.csv");
+    std::fs::create_dir_all(&opts.out_dir)
+        .map_err(|e| DemoError::Setup(format!("{}: {e}", opts.out_dir.display())))?;
+    let file = std::fs::File::create(&registry_csv)
+        .map_err(|e| DemoError::Setup(format!("{}: {e}", registry_csv.display())))?;
+    write_registry(&fleet.registry(), file).map_err(|e| DemoError::Setup(e.to_string()))?;
     let mut raw = RawConfig::default();
+    raw.detector.registry = registry_csv;
     raw.mqtt.broker = broker_url.clone();
     raw.mqtt.client_id = "flatline-demo-watch".into();
     raw.state.dir = state_dir.clone();
@@ -113,13 +136,25 @@ pub fn run(opts: &DemoOptions) -> Result<DemoSummary, DemoError> {
     // Daily re-scoring keeps the demo fast; the live default is hourly.
     raw.ingest.rescore_every_hours = 24;
     let settings = raw.check().map_err(|e| DemoError::Setup(e.to_string()))?;
-    let fleet = temporary_fleet(
-        opts.n_homes,
-        opts.days,
-        opts.seed,
-        chrono::Utc::now().timestamp(),
-    );
-    let n_meters = opts.n_homes + 2;
+    // The registry was written just above from the sim; it must parse as any registry.
+    debug_assert!(settings.registry.is_some());
+    let n_meters = fleet.meters.len();
+    let true_miners = fleet
+        .meters
+        .iter()
+        .filter(|m| m.miner.is_some() && !m.allowed)
+        .map(|m| m.id.clone())
+        .collect();
+    let span_s = (fleet.end_unix() - fleet.config.start_unix) as f64;
+    let replay = PublishOptions {
+        speed: Some(span_s / opts.replay_s.max(0.1)),
+        ..PublishOptions::default()
+    };
+    let readings = fleet.readings().map(|r| OutReading {
+        meter: fleet.meters[r.meter_idx].id.clone(),
+        ts: r.ts_unix,
+        value: Value::IntervalKwh(r.kwh),
+    });
     let publisher = BrokerSettings::from_url(&broker_url, "flatline-demo-publish", None)
         .map_err(|e| DemoError::Setup(e.to_string()))?;
 
@@ -138,7 +173,7 @@ pub fn run(opts: &DemoOptions) -> Result<DemoSummary, DemoError> {
         )
         .await;
         tokio::time::sleep(Duration::from_millis(300)).await;
-        let published = publish_all(&publisher, fleet, &PublishOptions::default()).await;
+        let published = publish_all(&publisher, readings, &replay).await;
         if let Ok(report) = &published {
             let n = report.n_published;
             wait_for(
@@ -157,6 +192,7 @@ pub fn run(opts: &DemoOptions) -> Result<DemoSummary, DemoError> {
     let alerts = read_alerts(&alerts_path);
     Ok(DemoSummary {
         n_meters,
+        true_miners,
         published,
         daemon,
         alerts,
@@ -204,59 +240,22 @@ pub fn open_suspects(alerts: &[Alert]) -> Vec<&Alert> {
         .collect()
 }
 
-/// TEMPORARY fleet until `flatline::sim` lands: `n_homes` homes with morning and evening
-/// peaks and seeded noise, one 24/7 shop (a flat but modest confounder), and one home
-/// (`farm-0001`) where about 30 kW of rigs switch on five days before the end. Hourly kWh,
-/// in time order, ending at the hour before `now_s`.
-pub fn temporary_fleet(n_homes: usize, days: i64, seed: u64, now_s: i64) -> Vec<OutReading> {
-    let mut rng = rand_xoshiro::Xoshiro256PlusPlus::seed_from_u64(seed);
-    let hours = days * 24;
-    let end_hour = now_s.div_euclid(3600);
-    let start_hour = end_hour - hours;
-    let farm_on = hours - 5 * 24;
-    let scales: Vec<f64> = (0..n_homes).map(|_| rng.gen_range(0.6..1.6)).collect();
-    let mut out = Vec::with_capacity((n_homes + 2) * hours as usize);
-    for h in 0..hours {
-        let hour_of_day = (h % 24) as f64;
-        let shape = 0.25
-            + 0.5 * (-((hour_of_day - 8.0) / 1.5).powi(2)).exp()
-            + 1.0 * (-((hour_of_day - 19.0) / 2.0).powi(2)).exp();
-        let ts = (start_hour + h) * 3600;
-        for (i, scale) in scales.iter().enumerate() {
-            let kwh = (scale * shape * rng.gen_range(0.7..1.3)).max(0.05);
-            out.push(OutReading {
-                meter: format!("home-{i:04}"),
-                ts,
-                value: Value::IntervalKwh(round3(kwh)),
-            });
-        }
-        let shop = 6.0
-            + rng.gen_range(-1.5..1.5)
-            + if (7.0..21.0).contains(&hour_of_day) {
-                4.0
-            } else {
-                0.0
-            };
-        out.push(OutReading {
-            meter: "shop-0001".into(),
-            ts,
-            value: Value::IntervalKwh(round3(shop)),
-        });
-        let house = 0.9 * shape * rng.gen_range(0.7..1.3);
-        let rigs = if h >= farm_on {
-            30.0 * rng.gen_range(0.98..1.02)
-        } else {
-            0.0
-        };
-        out.push(OutReading {
-            meter: "farm-0001".into(),
-            ts,
-            value: Value::IntervalKwh(round3(house + rigs)),
-        });
-    }
-    out
-}
-
-fn round3(x: f64) -> f64 {
-    (x * 1000.0).round() / 1000.0
+/// The demo's fleet: hourly readings ending at the last midnight (UTC) before now, so the
+/// timestamps look live; onsets fall after day 14 so every miner has two weeks of normal
+/// life before its step and at least a week of mining after it.
+pub fn demo_fleet(opts: &DemoOptions) -> SimFleet {
+    let today = chrono::Utc::now().timestamp().div_euclid(86_400) * 86_400;
+    let days = opts.days.max(22);
+    simulate(&SimConfig {
+        seed: opts.seed,
+        homes: opts.n_homes,
+        businesses: opts.n_businesses,
+        miners: opts.n_miners,
+        licensed: 1,
+        days,
+        start_unix: today - days as i64 * 86_400,
+        resolution_min: 60,
+        onset_after_days: (14.5, days as f64 - 7.0),
+        tz_offset_s: 0,
+    })
 }

@@ -10,7 +10,13 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use std::collections::HashMap;
+use std::path::PathBuf;
+
 use rumqttc::QoS;
+
+use crate::core::Unit;
+use crate::ingest::{for_each_reading, IngestError, IngestSummary, ReadOptions};
 
 use super::config::BrokerSettings;
 use super::mqtt::{self, Backoff, MqttError, Polled, SessionMode};
@@ -177,46 +183,72 @@ pub async fn publish_all(
     })
 }
 
-/// TEMPORARY reader until `flatline::ingest::for_each_reading` lands: a long CSV with a
-/// header `meter_id,timestamp,kwh` (timestamp RFC 3339 or unix seconds), returned sorted
-/// by time. Bad rows are counted and reported with their line, not fatal.
-pub fn read_long_csv_temporary(
-    path: &std::path::Path,
-) -> Result<(Vec<OutReading>, u64), std::io::Error> {
-    let mut rdr = csv::ReaderBuilder::new()
-        .flexible(true)
-        .from_path(path)
-        .map_err(std::io::Error::other)?;
-    let mut out = Vec::new();
-    let mut n_bad = 0u64;
-    for (i, row) in rdr.records().enumerate() {
-        let parsed = row.ok().and_then(|row| {
-            let meter = row.get(0)?.trim().to_string();
-            let ts_text = row.get(1)?.trim();
-            let ts = ts_text.parse::<i64>().ok().or_else(|| {
-                chrono::DateTime::parse_from_rfc3339(ts_text)
-                    .ok()
-                    .map(|t| t.timestamp())
-            })?;
-            let kwh: f64 = row.get(2)?.trim().parse().ok()?;
-            (!meter.is_empty()).then_some(OutReading {
-                meter,
-                ts,
-                value: Value::IntervalKwh(kwh),
-            })
-        });
-        match parsed {
-            Some(r) => out.push(r),
-            None => {
-                n_bad += 1;
-                if n_bad <= 10 {
-                    tracing::warn!(file = %path.display(), line = i + 2, "row skipped: expected meter_id,timestamp,kwh");
+/// A meter dump read into memory, in time order, ready to replay.
+///
+/// Readings are kept as (meter index, timestamp, value, unit): 24 bytes each, so a dump of
+/// a few million readings fits easily; [`Dump::readings`] makes each [`OutReading`] only
+/// as it is published.
+#[derive(Debug, Clone, Default)]
+pub struct Dump {
+    meters: Vec<String>,
+    rows: Vec<(u32, i64, f32, Unit)>,
+}
+
+impl Dump {
+    /// Reads dumps in any layout `flatline scan` reads (files, folders, gzip) through
+    /// [`crate::ingest::for_each_reading`], and sorts the readings by time (stable, so
+    /// readings with the same timestamp keep their file order). Bad rows are counted in
+    /// the returned summary, never fatal.
+    pub fn read(
+        paths: &[PathBuf],
+        opts: &ReadOptions,
+    ) -> Result<(Dump, IngestSummary), IngestError> {
+        let mut dump = Dump::default();
+        let mut index: HashMap<String, u32> = HashMap::new();
+        let summary = for_each_reading(paths, opts, None, &mut |meter, ts, value, unit| {
+            let i = match index.get(meter) {
+                Some(&i) => i,
+                None => {
+                    let i = dump.meters.len() as u32;
+                    dump.meters.push(meter.to_string());
+                    index.insert(meter.to_string(), i);
+                    i
                 }
-            }
-        }
+            };
+            dump.rows.push((i, ts, value, unit));
+            Ok(())
+        })?;
+        dump.rows.sort_by_key(|r| r.1);
+        Ok((dump, summary))
     }
-    out.sort_by_key(|r| r.ts);
-    Ok((out, n_bad))
+
+    /// Number of readings.
+    pub fn len(&self) -> usize {
+        self.rows.len()
+    }
+
+    /// True when the dump holds no reading.
+    pub fn is_empty(&self) -> bool {
+        self.rows.is_empty()
+    }
+
+    /// Number of distinct meters.
+    pub fn n_meters(&self) -> usize {
+        self.meters.len()
+    }
+
+    /// The readings in time order, as they are published. The value goes out as the f32
+    /// the dump held (widened exactly to f64), so the daemon's f32 equals the scanner's.
+    pub fn readings(&self) -> impl Iterator<Item = OutReading> + '_ {
+        self.rows.iter().map(|&(i, ts, value, unit)| OutReading {
+            meter: self.meters[i as usize].clone(),
+            ts,
+            value: match unit {
+                Unit::Kwh => Value::IntervalKwh(value as f64),
+                Unit::Kw => Value::Kw(value as f64),
+            },
+        })
+    }
 }
 
 #[cfg(test)]
