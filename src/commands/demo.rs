@@ -68,7 +68,7 @@ pub fn run(args: DemoArgs) -> anyhow::Result<Outcome> {
             "NOT a miner in the sim: a false alarm"
         };
         println!(
-            "  SUSPECT {} ({truth}): {:.1} kW, flat load since {} (≈{:.0} S19 rigs, {:.0} kWh/day unexplained), score {:.2}{}",
+            "  SUSPECT {} ({truth}): {:.1} kW, flat load since {} (≈{:.1} S19 rigs, {:.0} kWh/day unexplained), score {:.2}{}",
             a.meter_id,
             a.level_kw,
             a.since,
@@ -88,7 +88,10 @@ pub fn run(args: DemoArgs) -> anyhow::Result<Outcome> {
         println!("  no suspects found");
     }
     if !missed.is_empty() {
-        println!("  missed (hidden miners not alerted): {}", missed.join(", "));
+        println!(
+            "  missed (hidden miners not alerted): {}",
+            missed.join(", ")
+        );
     }
     println!(
         "alerts: {}\nreports: {}\ndone in {:.1} s",

@@ -5,9 +5,9 @@ use std::path::PathBuf;
 
 use anyhow::Context as _;
 
+use super::common::ReadArgs;
 use super::Outcome;
 use crate::daemon::config::BrokerSettings;
-use super::common::ReadArgs;
 use crate::daemon::publisher::{self, Dump, PublishOptions};
 use crate::daemon::{config::LogFormat, mqtt};
 
@@ -54,7 +54,10 @@ pub fn run(args: PublishArgs) -> anyhow::Result<Outcome> {
     let (dump, summary) = Dump::read(&args.paths, &read_opts).context("reading the dumps")?;
     args.read.check_bad_share(&summary)?;
     if summary.n_bad() > 0 {
-        eprint!("flatline: warning: some rows were skipped:\n{}", summary.render());
+        eprint!(
+            "flatline: warning: some rows were skipped:\n{}",
+            summary.render()
+        );
     }
     eprintln!(
         "publishing {} readings of {} meters in time order",

@@ -62,6 +62,22 @@ pub struct WatchArgs {
     /// CA certificate (PEM) for mqtts://.
     #[arg(long)]
     pub ca_file: Option<PathBuf>,
+    /// Registry CSV (meter_id,class,contracted_kw,feeder,allowed) of known legitimate loads.
+    #[arg(long)]
+    pub registry: Option<PathBuf>,
+    /// Model file (default: the model built into this binary).
+    #[arg(long)]
+    pub model: Option<PathBuf>,
+    /// Local time of the meters as a UTC offset (`UTC`, `+03:00`, `-05:00`), for the
+    /// detector's day/night features, as `scan --tz`.
+    #[arg(long = "tz", value_parser = parse_tz_arg, allow_hyphen_values = true)]
+    pub tz_offset_s: Option<i32>,
+}
+
+/// Parses a `--tz` value into seconds east of UTC.
+fn parse_tz_arg(text: &str) -> Result<i32, String> {
+    crate::ingest::timestamp::parse_utc_offset(text)
+        .ok_or_else(|| format!("{text:?} is not a UTC offset (try UTC, +03:00 or -05:00)"))
 }
 
 /// Runs `flatline watch`.
@@ -137,6 +153,15 @@ fn apply_overrides(raw: &mut RawConfig, a: WatchArgs) {
     }
     if let Some(v) = a.ca_file {
         raw.mqtt.ca_file = Some(v);
+    }
+    if let Some(v) = a.registry {
+        raw.detector.registry = v;
+    }
+    if let Some(v) = a.model {
+        raw.detector.model = v;
+    }
+    if let Some(v) = a.tz_offset_s {
+        raw.ingest.tz_offset_s = v;
     }
 }
 

@@ -19,9 +19,9 @@ use super::alerts::{Alert, AlertKind};
 use super::config::{BrokerSettings, RawConfig};
 use super::metrics::Metrics;
 use super::payload::Value;
-use crate::sim::{simulate, write_registry, SimConfig, SimFleet};
 use super::pipeline::{self, DaemonError, RunSummary};
 use super::publisher::{publish_all, OutReading, PublishOptions, PublishReport};
+use crate::sim::{simulate, write_registry, SimConfig, SimFleet};
 
 /// Failures of the demo.
 #[derive(Debug, thiserror::Error)]

@@ -592,7 +592,9 @@ fn get_u64(bytes: &mut &[u8]) -> Option<u64> {
 }
 
 fn get_f32(bytes: &mut &[u8]) -> Option<f32> {
-    Some(f32::from_bits(u32::from_le_bytes(take(bytes, 4)?.try_into().ok()?)))
+    Some(f32::from_bits(u32::from_le_bytes(
+        take(bytes, 4)?.try_into().ok()?,
+    )))
 }
 
 fn get_str(bytes: &mut &[u8]) -> Option<String> {
