@@ -97,6 +97,14 @@ pub fn assess(
     } else {
         Status::Clear
     };
+    // However much it looks like mining, a flat load smaller than the smallest rig is not one.
+    if scored.flagged && excess_kw < verdict::MIN_RIG_KW {
+        status = Status::Clear;
+        reasons.push(format!(
+            "the unexplained flat load ({excess_kw:.1} kW) is smaller than any mining rig (≥{:.1} kW)",
+            verdict::MIN_RIG_KW
+        ));
+    }
     let days = (m.window_end_hour - m.window_start_hour) / 24;
     if days < 14 {
         notes.push(format!("short history: {days} days"));

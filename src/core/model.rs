@@ -150,6 +150,9 @@ pub struct ClusterInfo {
     pub n_mining: usize,
     /// True when the cluster marks the mining signature.
     pub mining: bool,
+    /// 99th-percentile distance of the members from the centroid: how far the cluster's
+    /// kind of meter reaches in feature space.
+    pub reach: f64,
 }
 
 /// Logistic calibration: score = 1 / (1 + exp(−(a·raw + b))).
@@ -407,7 +410,10 @@ impl Model {
             .filter(|(s, _)| !s.mining)
             .map(|(_, r)| r.clone())
             .collect();
-        let peer_scaler = Scaler::fit(&clean_peer_rows);
+        let mut peer_scaler = Scaler::fit(&clean_peer_rows);
+        if let Some(w) = peer_scaler.weight.last_mut() {
+            *w = PEER_LEVEL_WEIGHT;
+        }
         let z: Vec<Vec<f64>> = clean_peer_rows
             .iter()
             .map(|r| peer_scaler.transform(r))
@@ -508,7 +514,8 @@ impl Model {
             ClusterInfo {
                 n_clean: 0,
                 n_mining: 0,
-                mining: false
+                mining: false,
+                reach: 0.0,
             };
             params.n_clusters
         ];
@@ -519,8 +526,17 @@ impl Model {
                 clusters[c].n_clean += 1;
             }
         }
-        for c in &mut clusters {
+        let mut member_dist: Vec<Vec<f64>> = vec![Vec::new(); params.n_clusters];
+        for (row, &c) in z.iter().zip(assign.iter()) {
+            member_dist[c].push(dist(row, partial.kmeans.centroids().row(c).iter()));
+        }
+        for (c, d) in clusters.iter_mut().zip(member_dist.iter_mut()) {
             c.mining = c.n_mining > c.n_clean;
+            c.reach = if d.is_empty() {
+                0.0
+            } else {
+                features::quantile(d, 0.99)
+            };
         }
         if !clusters.iter().any(|c| c.mining) {
             return Err(ModelError::Fit(
@@ -591,10 +607,22 @@ impl Model {
         (peer, values)
     }
 
-    /// Nearest clean centroid distance minus nearest mining centroid distance.
+    /// How much nearer the meter sits to a mining centroid than to a clean one.
+    ///
+    /// Nearest-prototype scoring alone would hand a meter unlike anything seen in training
+    /// (a big step on a load that is not flat at all) to whichever prototype is less far,
+    /// sometimes a mining one. So a meter beyond the *reach* of its nearest mining cluster
+    /// (the 99th-percentile distance of that cluster's members) scores no higher than how
+    /// far outside that reach it lies, negated: not like any mining seen.
     fn raw_score(&self, z: &[f64]) -> f64 {
         let (d_clean, d_mine) = self.nearest_by_kind(z);
-        d_clean.1 - d_mine.1
+        let raw = d_clean.1 - d_mine.1;
+        let reach = self.clusters[d_mine.0].reach;
+        if d_mine.1 > reach {
+            raw.min(reach - d_mine.1)
+        } else {
+            raw
+        }
     }
 
     /// (index, distance) of the nearest clean and the nearest mining centroid.
@@ -618,7 +646,7 @@ impl Model {
         let z = self.scaler.transform(&values);
         let (clean, mine) = self.nearest_by_kind(&z);
         let cluster = nearest(self.kmeans.centroids(), &z).0;
-        let score = self.calibration.apply(clean.1 - mine.1);
+        let score = self.calibration.apply(self.raw_score(&z));
         // A feature pulls towards mining when it is closer to the mining centroid's value
         // than to the clean centroid's value; this orders the reasons.
         let c = self.kmeans.centroids();
@@ -817,6 +845,10 @@ fn peer_name(c: &[f64], level_kw: f64) -> String {
     };
     format!("{who} ({how})")
 }
+
+/// Weight of the baseline's size in the peer clustering: "comparable" must mean the same
+/// scale of premises first (a school is not compared with homes), then the same shape.
+const PEER_LEVEL_WEIGHT: f64 = 3.0;
 
 /// Fewest clean training samples a peer group needs for a threshold of its own.
 const MIN_GROUP_SAMPLES: usize = 300;
