@@ -1,12 +1,107 @@
-//! `flatline demo` (not yet written).
+//! `flatline demo`: the zero-setup tour — an embedded broker, a simulated fleet with a
+//! hidden farm, the daemon watching it, alerts and pictures under `--out`.
+
+use std::path::PathBuf;
 
 use super::Outcome;
+use crate::daemon::config::LogFormat;
+use crate::daemon::demo::{self, DemoOptions};
 
 /// Options of `flatline demo`.
 #[derive(Debug, clap::Args)]
-pub struct DemoArgs {}
+pub struct DemoArgs {
+    /// Where alerts, reports and the daemon's state go.
+    #[arg(long, default_value = "flatline-demo")]
+    pub out: PathBuf,
+    /// Use this broker instead of the embedded one (mqtt://HOST:PORT).
+    #[arg(long)]
+    pub broker: Option<String>,
+    /// Homes in the simulated fleet.
+    #[arg(long, default_value_t = 250)]
+    pub homes: usize,
+    /// Businesses in the simulated fleet.
+    #[arg(long, default_value_t = 50)]
+    pub businesses: usize,
+    /// Hidden miners (cycling through home, shophouse, S9 home and farm sizes).
+    #[arg(long, default_value_t = 4)]
+    pub miners: usize,
+    /// Days simulated (hourly readings; at least 22).
+    #[arg(long, default_value_t = 40)]
+    pub days: u32,
+    /// Seed of the simulated fleet.
+    #[arg(long, default_value_t = 7)]
+    pub seed: u64,
+}
 
-/// Runs `flatline demo`.
-pub fn run(_args: DemoArgs) -> anyhow::Result<Outcome> {
-    anyhow::bail!("flatline demo is not built yet")
+/// Runs `flatline demo`. Exits 1 when suspects were found, like `scan`.
+pub fn run(args: DemoArgs) -> anyhow::Result<Outcome> {
+    // rumqttd logs an ERROR for every normal disconnect: keep it out of the tour.
+    super::watch::init_logging(LogFormat::Text, "warn,rumqttd=off");
+    let opts = DemoOptions {
+        out_dir: args.out,
+        broker_url: args.broker,
+        n_homes: args.homes,
+        n_businesses: args.businesses,
+        n_miners: args.miners,
+        days: args.days,
+        seed: args.seed,
+        ..DemoOptions::default()
+    };
+    println!(
+        "flatline demo: {} homes, {} businesses, a licensed miner and {} hidden ones, {} days of hourly readings through an MQTT broker, the daemon watching…",
+        opts.n_homes, opts.n_businesses, opts.n_miners, opts.days.max(22)
+    );
+    let s = demo::run(&opts)?;
+    println!(
+        "published {} readings of {} meters in {:.1} s; the daemon tracked {} meters and sent {} alerts",
+        s.published.n_published,
+        s.n_meters,
+        s.published.elapsed.as_secs_f64(),
+        s.daemon.n_meters,
+        s.daemon.n_alerts
+    );
+    let suspects = demo::open_suspects(&s.alerts);
+    for a in &suspects {
+        let truth = if s.true_miners.contains(&a.meter_id) {
+            "a true miner"
+        } else {
+            "NOT a miner in the sim: a false alarm"
+        };
+        println!(
+            "  SUSPECT {} ({truth}): {:.1} kW, flat load since {} (≈{:.1} S19 rigs, {:.0} kWh/day unexplained), score {:.2}{}",
+            a.meter_id,
+            a.level_kw,
+            a.since,
+            a.est_rigs,
+            a.excess_kwh_per_day,
+            a.score,
+            a.report_path.as_deref().map(|p| format!("\n      picture: {p}")).unwrap_or_default()
+        );
+    }
+    let missed: Vec<&str> = s
+        .true_miners
+        .iter()
+        .filter(|m| !suspects.iter().any(|a| &a.meter_id == *m))
+        .map(String::as_str)
+        .collect();
+    if suspects.is_empty() {
+        println!("  no suspects found");
+    }
+    if !missed.is_empty() {
+        println!(
+            "  missed (hidden miners not alerted): {}",
+            missed.join(", ")
+        );
+    }
+    println!(
+        "alerts: {}\nreports: {}\ndone in {:.1} s",
+        s.alerts_path.display(),
+        s.report_dir.display(),
+        s.elapsed.as_secs_f64()
+    );
+    Ok(if suspects.is_empty() {
+        Outcome::Clean
+    } else {
+        Outcome::Found
+    })
 }

@@ -1,0 +1,316 @@
+//! Alert policy and the alert record: when a change in a meter's verdict is worth telling
+//! someone, and what the message says.
+//!
+//! A meter is alerted once when it becomes suspect, again when the suspicion changes
+//! *materially*, and once when it clears — never on every reading. "Materially" means the
+//! estimated rig count moved by more than [`MATERIAL_RIGS_CHANGE`] (relative, with a floor
+//! of one rig) or the score moved to another [`score_band`]. Gaps in data
+//! (`InsufficientData`) neither raise nor clear an alert. The state that makes this work
+//! survives restarts by folding over `alerts.jsonl` ([`AlertBook::replay`]), which is
+//! written before an alert is published: an alert in the file is never sent again.
+//!
+//! This module is pure apart from [`AlertBook::replay`] reading the file.
+
+use std::collections::HashMap;
+use std::io::BufRead;
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use crate::core::verdict::{hour_to_datetime, Assessment, Status};
+
+/// Relative change in estimated rigs that counts as material (25%).
+pub const MATERIAL_RIGS_CHANGE: f64 = 0.25;
+
+/// What kind of alert.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AlertKind {
+    /// The meter became suspect: a new episode.
+    Suspect,
+    /// Still suspect, but the estimate changed materially.
+    Changed,
+    /// No longer suspect: the episode ended.
+    Cleared,
+}
+
+impl AlertKind {
+    /// The kind as a metric label.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AlertKind::Suspect => "suspect",
+            AlertKind::Changed => "changed",
+            AlertKind::Cleared => "cleared",
+        }
+    }
+}
+
+/// One alert, as published on `flatline/alerts/<meter_id>` and appended to `alerts.jsonl`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Alert {
+    /// What happened.
+    pub kind: AlertKind,
+    /// The meter.
+    pub meter_id: String,
+    /// Episode number of this meter (1 for its first suspicion), stable across restarts.
+    pub episode: u64,
+    /// Score in [0, 1].
+    pub score: f64,
+    /// Verdict status.
+    pub status: Status,
+    /// Mean kW over the episode.
+    pub level_kw: f64,
+    /// Flat kW beyond the meter's usual load.
+    pub excess_kw: f64,
+    /// Estimated S19-class rigs.
+    pub est_rigs: f64,
+    /// Unexplained energy per day, kWh.
+    pub excess_kwh_per_day: f64,
+    /// Start of the episode (RFC 3339).
+    pub since: String,
+    /// The hour (event time) the verdict is as of (RFC 3339).
+    pub as_of: String,
+    /// Plain-language reasons, strongest first.
+    pub reasons: Vec<String>,
+    /// Path of the PNG evidence report, if one was drawn.
+    pub report_path: Option<String>,
+}
+
+/// What the book remembers about a meter's last alert.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Last {
+    kind: AlertKind,
+    episode: u64,
+    est_rigs: f64,
+    score: f64,
+}
+
+/// Score bands: a move from one band to another is a material change.
+pub fn score_band(score: f64) -> u8 {
+    match score {
+        s if s >= 0.9 => 3,
+        s if s >= 0.75 => 2,
+        s if s >= 0.5 => 1,
+        _ => 0,
+    }
+}
+
+/// The last alert of every meter that ever had one, and the rule for the next.
+#[derive(Debug, Clone, Default)]
+pub struct AlertBook {
+    last: HashMap<String, Last>,
+}
+
+impl AlertBook {
+    /// An empty book.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Rebuilds the book from an `alerts.jsonl` file (missing file: empty book). A torn
+    /// last line from a crash mid-append is skipped; the returned count says how many
+    /// lines were unreadable.
+    pub fn replay(path: &Path) -> std::io::Result<(AlertBook, usize)> {
+        let mut book = AlertBook::new();
+        let mut n_bad = 0;
+        let file = match std::fs::File::open(path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok((book, 0)),
+            Err(e) => return Err(e),
+        };
+        for line in std::io::BufReader::new(file).lines() {
+            match serde_json::from_str::<Alert>(&line?) {
+                Ok(a) => book.record(&a),
+                Err(_) => n_bad += 1,
+            }
+        }
+        Ok((book, n_bad))
+    }
+
+    /// Number of meters currently in a suspect episode.
+    pub fn n_open(&self) -> usize {
+        self.last
+            .values()
+            .filter(|l| l.kind != AlertKind::Cleared)
+            .count()
+    }
+
+    /// Remembers an alert that was sent (or found in the file).
+    pub fn record(&mut self, alert: &Alert) {
+        self.last.insert(
+            alert.meter_id.clone(),
+            Last {
+                kind: alert.kind,
+                episode: alert.episode,
+                est_rigs: alert.est_rigs,
+                score: alert.score,
+            },
+        );
+    }
+
+    /// The alert a new assessment calls for, if any. Does not record it: the caller records
+    /// once the alert is on its way, so the decision and the memory cannot diverge.
+    pub fn decide(&self, a: &Assessment) -> Option<Alert> {
+        let last = self.last.get(a.meter_id.as_str());
+        let open = last.filter(|l| l.kind != AlertKind::Cleared);
+        let (kind, episode) = match (open, a.flagged, a.status) {
+            // Too little data says nothing either way.
+            (_, _, Status::InsufficientData) => return None,
+            (None, true, _) => (AlertKind::Suspect, last.map_or(1, |l| l.episode + 1)),
+            (None, false, _) => return None,
+            (Some(l), false, _) => (AlertKind::Cleared, l.episode),
+            (Some(l), true, _) => {
+                let floor = l.est_rigs.abs().max(1.0);
+                let rigs_moved = (a.est_rigs - l.est_rigs).abs() > MATERIAL_RIGS_CHANGE * floor;
+                if !rigs_moved && score_band(a.score) == score_band(l.score) {
+                    return None;
+                }
+                (AlertKind::Changed, l.episode)
+            }
+        };
+        Some(Alert {
+            kind,
+            meter_id: a.meter_id.to_string(),
+            episode,
+            score: a.score,
+            status: a.status,
+            level_kw: a.level_kw,
+            excess_kw: a.excess_kw,
+            est_rigs: a.est_rigs,
+            excess_kwh_per_day: a.excess_kwh_per_day,
+            since: hour_to_datetime(a.since_hour).to_rfc3339(),
+            as_of: hour_to_datetime(a.window_end_hour).to_rfc3339(),
+            reasons: a.reasons.clone(),
+            report_path: None,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::MeterId;
+
+    fn assessment(flagged: bool, status: Status, score: f64, est_rigs: f64) -> Assessment {
+        Assessment {
+            meter_id: MeterId::from("m"),
+            score,
+            flagged,
+            status,
+            level_kw: 1.0,
+            excess_kw: est_rigs * 3.25,
+            est_rigs,
+            excess_kwh_per_day: 0.0,
+            since_hour: 0,
+            onset_found: false,
+            window_start_hour: 0,
+            window_end_hour: 10,
+            peer_group: String::new(),
+            peer_level_kw: 0.0,
+            cluster: 0,
+            reasons: vec![],
+            notes: vec![],
+            features: vec![],
+        }
+    }
+
+    /// Feeds a sequence of (flagged, score, rigs) verdicts and returns the alert kinds sent.
+    fn check(verdicts: &[(bool, f64, f64)], expected: &[Option<AlertKind>]) {
+        let mut book = AlertBook::new();
+        let got: Vec<Option<AlertKind>> = verdicts
+            .iter()
+            .map(|&(flagged, score, rigs)| {
+                let status = if flagged {
+                    Status::Suspect
+                } else {
+                    Status::Clear
+                };
+                let alert = book.decide(&assessment(flagged, status, score, rigs));
+                if let Some(a) = &alert {
+                    book.record(a);
+                }
+                alert.map(|a| a.kind)
+            })
+            .collect();
+        assert_eq!(got, expected);
+    }
+
+    use AlertKind::*;
+
+    #[test]
+    fn a_meter_that_stays_suspect_is_alerted_once() {
+        check(
+            &[(true, 0.8, 10.0), (true, 0.8, 10.5), (true, 0.85, 9.0)],
+            &[Some(Suspect), None, None],
+        );
+    }
+
+    #[test]
+    fn a_clear_meter_is_never_alerted() {
+        check(&[(false, 0.1, 0.0), (false, 0.2, 0.0)], &[None, None]);
+    }
+
+    #[test]
+    fn a_material_change_in_rigs_is_alerted() {
+        check(
+            &[(true, 0.8, 10.0), (true, 0.8, 13.0), (true, 0.8, 13.0)],
+            &[Some(Suspect), Some(Changed), None],
+        );
+    }
+
+    #[test]
+    fn a_change_of_score_band_is_alerted() {
+        check(
+            &[(true, 0.6, 2.0), (true, 0.95, 2.0)],
+            &[Some(Suspect), Some(Changed)],
+        );
+    }
+
+    #[test]
+    fn clearing_ends_the_episode_and_the_next_suspicion_is_a_new_one() {
+        let mut book = AlertBook::new();
+        for (flagged, status) in [
+            (true, Status::Suspect),
+            (false, Status::Clear),
+            (true, Status::Suspect),
+        ] {
+            if let Some(a) = book.decide(&assessment(flagged, status, 0.8, 5.0)) {
+                book.record(&a);
+            }
+        }
+        assert_eq!(book.last["m"].episode, 2);
+    }
+
+    #[test]
+    fn missing_data_neither_raises_nor_clears() {
+        let mut book = AlertBook::new();
+        let a = book
+            .decide(&assessment(true, Status::Suspect, 0.8, 5.0))
+            .unwrap();
+        book.record(&a);
+        assert_eq!(
+            book.decide(&assessment(false, Status::InsufficientData, 0.0, 0.0)),
+            None
+        );
+    }
+
+    #[test]
+    fn the_book_is_rebuilt_from_the_file_and_skips_a_torn_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("alerts.jsonl");
+        let a = AlertBook::new()
+            .decide(&assessment(true, Status::Suspect, 0.8, 5.0))
+            .unwrap();
+        std::fs::write(
+            &path,
+            format!("{}\n{{\"kind\":\"sus", serde_json::to_string(&a).unwrap()),
+        )
+        .unwrap();
+        let (book, n_bad) = AlertBook::replay(&path).unwrap();
+        assert_eq!((book.n_open(), n_bad), (1, 1));
+        assert_eq!(
+            book.decide(&assessment(true, Status::Suspect, 0.8, 5.0)),
+            None
+        );
+    }
+}

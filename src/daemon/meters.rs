@@ -1,0 +1,856 @@
+//! Per-meter live state: a bounded rolling window of hour bins, the last register value,
+//! and the table of all tracked meters with its cap and least-recently-updated eviction.
+//!
+//! This module is pure and synchronous (no IO, no clock). It owns the rules that make
+//! ingest idempotent — a minute already seen for a meter is a duplicate and changes
+//! nothing — and the conversion of cumulative registers into interval energy. It does not
+//! score (that is [`super::ingest`]) and does not persist (that is [`super::wal`]), but it
+//! can encode and decode itself for the snapshot.
+//!
+//! The window holds exactly what [`SeriesBuilder`] would hold for the same readings in
+//! the last [`WINDOW_SPAN_HOURS`], and [`HourWindow::series`] rebuilds the series through a
+//! real `SeriesBuilder`, so the daemon's `HourlySeries` equals the offline scanner's for
+//! every hour of the analysed window.
+
+use std::collections::{HashMap, VecDeque};
+
+use crate::core::series::{HourlySeries, SeriesBuilder, Unit, HOUR_S};
+use crate::core::MeterId;
+
+use super::payload::{RejectReason, Value};
+use super::scoring::WINDOW_HOURS;
+
+/// Hours a window keeps: the analysed window plus the current, still-filling hour.
+pub const WINDOW_SPAN_HOURS: usize = WINDOW_HOURS as usize + 1;
+
+/// How many of a meter's newest hours stay *open*: a reading may arrive up to this many
+/// hours behind the meter's newest reading (out of order, or redelivered after a
+/// reconnect) and still be placed exactly. Older hours are *closed* and a reading for one
+/// is refused as too late.
+pub const OPEN_HOURS: usize = 6;
+
+/// A meter's rolling window of the last [`WINDOW_SPAN_HOURS`] hours of event time.
+///
+/// Open hours hold what [`SeriesBuilder`] holds: an f32 sum and a 60-bit mask of the
+/// minutes seen (12 bytes), so duplicates are caught minute by minute. Closed hours keep
+/// only the sum and the *number* of readings (5 bytes): that is all `finish` reads — it
+/// scales by the count and infers the resolution from counts and occupancy, never from
+/// which minutes were seen — so the series stays bit-identical while a full window costs
+/// about 5 bytes per hour instead of 12.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct HourWindow {
+    /// Hour index of the oldest bin (closed if any, else open).
+    first_hour: i64,
+    closed_sum: VecDeque<f32>,
+    closed_n: VecDeque<u8>,
+    open_sum: VecDeque<f32>,
+    open_mask: VecDeque<u64>,
+}
+
+/// Why a window refused a reading.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WindowPush {
+    /// This minute of this meter was seen before: the first value is kept.
+    Duplicate,
+    /// The reading is for a closed hour (more than [`OPEN_HOURS`] behind the newest).
+    TooLate,
+}
+
+impl HourWindow {
+    /// The hour index of the newest bin, if any.
+    pub fn last_hour(&self) -> Option<i64> {
+        (self.len() > 0).then(|| self.first_hour + self.len() as i64 - 1)
+    }
+
+    fn len(&self) -> usize {
+        self.closed_sum.len() + self.open_sum.len()
+    }
+
+    /// Adds `value` for the interval starting at `ts` (unix seconds). A reading newer than
+    /// the window slides it forward, closing hours and dropping the oldest.
+    pub fn push(&mut self, ts: i64, value: f32) -> Result<(), WindowPush> {
+        let hour = ts.div_euclid(HOUR_S);
+        let bit = 1u64 << (ts.rem_euclid(HOUR_S) / 60);
+        let open_first = self.first_hour + self.closed_sum.len() as i64;
+        let idx = match self.last_hour() {
+            None => {
+                self.first_hour = hour;
+                self.open_sum.push_back(0.0);
+                self.open_mask.push_back(0);
+                0
+            }
+            Some(last) if hour > last => {
+                if hour - last >= WINDOW_SPAN_HOURS as i64 {
+                    // A jump longer than the window simply empties it.
+                    *self = HourWindow::default();
+                    return self.push(ts, value);
+                }
+                for _ in last..hour {
+                    self.open_sum.push_back(0.0);
+                    self.open_mask.push_back(0);
+                }
+                self.close_and_trim();
+                self.open_sum.len() - 1
+            }
+            Some(last) if last - hour >= OPEN_HOURS as i64 => return Err(WindowPush::TooLate),
+            Some(_) if hour < open_first => {
+                // Late but within the lateness, and nothing closed yet (else `hour` would
+                // be closed): grow the open hours at the front.
+                for _ in hour..open_first {
+                    self.open_sum.push_front(0.0);
+                    self.open_mask.push_front(0);
+                }
+                self.first_hour = hour;
+                0
+            }
+            Some(_) => (hour - open_first) as usize,
+        };
+        if self.open_mask[idx] & bit != 0 {
+            return Err(WindowPush::Duplicate);
+        }
+        self.open_mask[idx] |= bit;
+        self.open_sum[idx] += value;
+        Ok(())
+    }
+
+    /// Closes open hours beyond [`OPEN_HOURS`] and drops hours beyond the span.
+    fn close_and_trim(&mut self) {
+        while self.open_sum.len() > OPEN_HOURS {
+            let (Some(sum), Some(mask)) = (self.open_sum.pop_front(), self.open_mask.pop_front())
+            else {
+                break;
+            };
+            self.closed_sum.push_back(sum);
+            // At most 60 minutes in an hour: always fits.
+            self.closed_n.push_back(mask.count_ones() as u8);
+        }
+        while self.len() > WINDOW_SPAN_HOURS && !self.closed_sum.is_empty() {
+            self.closed_sum.pop_front();
+            self.closed_n.pop_front();
+            self.first_hour += 1;
+        }
+        let full = WINDOW_SPAN_HOURS - OPEN_HOURS;
+        if self.closed_sum.len() == full && self.closed_sum.capacity() > full {
+            // Growth by doubling left up to 2x the span: give the slack back once.
+            self.closed_sum.shrink_to_fit();
+            self.closed_n.shrink_to_fit();
+        }
+    }
+
+    /// The window as an hourly series, built by a real [`SeriesBuilder`].
+    ///
+    /// Each hour is replayed as its full sum on its first reading plus zero on every other
+    /// reading (adding 0.0 to an f32 changes nothing): the builder then holds bit-identical
+    /// sums and the same number of readings per hour — for closed hours on other minutes
+    /// than the real ones, which `finish` cannot tell — so its `finish` is the scanner's
+    /// `finish` for these hours.
+    pub fn series(&self, unit: Unit) -> HourlySeries {
+        let mut b = SeriesBuilder::new();
+        let mut hour_ts = self.first_hour * HOUR_S;
+        // Pushes cannot fail: each minute is pushed once and the span is far below the cap.
+        for (&sum, &n) in self.closed_sum.iter().zip(&self.closed_n) {
+            for minute in 0..n as i64 {
+                let _ = b.push(hour_ts + minute * 60, if minute == 0 { sum } else { 0.0 });
+            }
+            hour_ts += HOUR_S;
+        }
+        for (&sum, &mask) in self.open_sum.iter().zip(&self.open_mask) {
+            let mut first = true;
+            let mut bits = mask;
+            while bits != 0 {
+                let minute = bits.trailing_zeros() as i64;
+                bits &= bits - 1;
+                let _ = b.push(hour_ts + minute * 60, if first { sum } else { 0.0 });
+                first = false;
+            }
+            hour_ts += HOUR_S;
+        }
+        b.finish(unit)
+    }
+
+    /// Heap bytes held (for the memory figure per meter).
+    pub fn heap_bytes(&self) -> usize {
+        self.closed_sum.capacity() * 4
+            + self.closed_n.capacity()
+            + self.open_sum.capacity() * 4
+            + self.open_mask.capacity() * 8
+    }
+
+    /// Appends the window to `out` in the snapshot's binary layout.
+    fn encode(&self, out: &mut Vec<u8>) {
+        put_u64(out, self.first_hour as u64);
+        put_u64(out, self.closed_sum.len() as u64);
+        for (&s, &n) in self.closed_sum.iter().zip(&self.closed_n) {
+            out.extend_from_slice(&s.to_bits().to_le_bytes());
+            out.push(n);
+        }
+        put_u64(out, self.open_sum.len() as u64);
+        for (&s, &k) in self.open_sum.iter().zip(&self.open_mask) {
+            out.extend_from_slice(&s.to_bits().to_le_bytes());
+            put_u64(out, k);
+        }
+    }
+
+    /// Reads a window written by [`HourWindow::encode`]; `None` when it is malformed.
+    fn decode(bytes: &mut &[u8]) -> Option<HourWindow> {
+        let first_hour = get_u64(bytes)? as i64;
+        let n_closed = get_u64(bytes)? as usize;
+        if n_closed > WINDOW_SPAN_HOURS {
+            return None;
+        }
+        let mut w = HourWindow {
+            first_hour,
+            closed_sum: VecDeque::with_capacity(n_closed),
+            closed_n: VecDeque::with_capacity(n_closed),
+            ..HourWindow::default()
+        };
+        for _ in 0..n_closed {
+            w.closed_sum.push_back(get_f32(bytes)?);
+            w.closed_n.push_back(take(bytes, 1)?[0]);
+        }
+        let n_open = get_u64(bytes)? as usize;
+        if n_open > OPEN_HOURS || n_closed + n_open > WINDOW_SPAN_HOURS {
+            return None;
+        }
+        for _ in 0..n_open {
+            w.open_sum.push_back(get_f32(bytes)?);
+            w.open_mask.push_back(get_u64(bytes)?);
+        }
+        Some(w)
+    }
+}
+
+/// What happened to one register reading.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum RegisterStep {
+    /// The first register value of a meter (or a new baseline): no energy yet.
+    Baseline,
+    /// Energy consumed since the previous register reading, attributed to the interval
+    /// that starts at the previous reading.
+    Interval {
+        /// Start of the interval, unix seconds.
+        start_ts: i64,
+        /// Energy in the interval, kWh.
+        kwh: f64,
+    },
+    /// Same timestamp as the last register reading: a redelivery.
+    Duplicate,
+    /// Refused; the register state was updated as noted in each reason's docs.
+    Refused(RejectReason),
+}
+
+/// The longest gap between two register readings whose difference is still attributed to
+/// one interval; a longer gap starts a new baseline (the energy cannot be placed in hours).
+pub const MAX_REGISTER_GAP_S: i64 = 3600;
+
+/// Advances a register: from the previous `(ts, total_kwh)` and a new reading, the step
+/// and the new register state. Rollover: a register that wraps at a power of ten (99 999.9
+/// → 0.4) continues across the wrap; any other decrease is a reset (meter exchange) and
+/// starts a new baseline.
+pub fn register_step(
+    prev: Option<(i64, f64)>,
+    ts: i64,
+    total: f64,
+    max_kw: f64,
+) -> (RegisterStep, Option<(i64, f64)>) {
+    let Some((prev_ts, prev_total)) = prev else {
+        return (RegisterStep::Baseline, Some((ts, total)));
+    };
+    if ts == prev_ts {
+        return (RegisterStep::Duplicate, prev);
+    }
+    if ts < prev_ts {
+        return (
+            RegisterStep::Refused(RejectReason::RegisterOutOfOrder),
+            prev,
+        );
+    }
+    let gap_s = ts - prev_ts;
+    if gap_s > MAX_REGISTER_GAP_S {
+        return (
+            RegisterStep::Refused(RejectReason::RegisterGap),
+            Some((ts, total)),
+        );
+    }
+    let delta = if total >= prev_total {
+        total - prev_total
+    } else {
+        let modulus = 10f64.powi(prev_total.max(1.0).log10().floor() as i32 + 1);
+        if prev_total >= 0.9 * modulus && total < 0.1 * modulus {
+            modulus - prev_total + total
+        } else {
+            return (
+                RegisterStep::Refused(RejectReason::RegisterReset),
+                Some((ts, total)),
+            );
+        }
+    };
+    if delta / (gap_s as f64 / 3600.0) > max_kw {
+        return (
+            RegisterStep::Refused(RejectReason::Implausible),
+            Some((ts, total)),
+        );
+    }
+    (
+        RegisterStep::Interval {
+            start_ts: prev_ts,
+            kwh: delta,
+        },
+        Some((ts, total)),
+    )
+}
+
+/// One tracked meter.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MeterState {
+    /// The meter.
+    pub id: MeterId,
+    /// The unit of its window values; fixed by its first reading.
+    pub unit: Unit,
+    /// The hour bins.
+    pub window: HourWindow,
+    /// The last register reading `(ts, total_kWh)`, for meters that send registers.
+    pub register: Option<(i64, f64)>,
+    /// The "as of" hour of the last scoring (or the first hour seen).
+    pub scored_as_of: i64,
+    /// Table-wide sequence number of the last update (for eviction).
+    pub touched: u64,
+}
+
+/// What applying one reading did.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Applied {
+    /// The reading changed the meter's state. `rescore_as_of` is set when the meter's event
+    /// time crossed enough hour boundaries to be scored again, as of that hour.
+    Accepted {
+        /// Hour to score the meter as of, if due.
+        rescore_as_of: Option<i64>,
+    },
+    /// A reading already seen: nothing changed.
+    Duplicate,
+    /// Refused.
+    Rejected(RejectReason),
+}
+
+impl Applied {
+    /// True when the reading changed state and so must be in the write-ahead log.
+    pub fn changed_state(self) -> bool {
+        // A refused register reading may have moved the baseline: log those too.
+        matches!(
+            self,
+            Applied::Accepted { .. }
+                | Applied::Rejected(
+                    RejectReason::RegisterGap
+                        | RejectReason::RegisterReset
+                        | RejectReason::Implausible
+                )
+        )
+    }
+}
+
+/// Every tracked meter, with a cap and eviction of the least recently updated.
+#[derive(Debug, Clone)]
+pub struct MeterTable {
+    meters: HashMap<Box<str>, MeterState>,
+    max_meters: usize,
+    rescore_every_hours: i64,
+    max_kw: f64,
+    seq: u64,
+    /// Meters evicted since the table was created (or restored).
+    pub n_evicted: u64,
+    /// Readings accepted since the state directory was created (persisted).
+    pub n_accepted: u64,
+}
+
+impl MeterTable {
+    /// An empty table.
+    pub fn new(max_meters: usize, rescore_every_hours: i64, max_kw: f64) -> Self {
+        MeterTable {
+            meters: HashMap::new(),
+            max_meters: max_meters.max(1),
+            rescore_every_hours: rescore_every_hours.max(1),
+            max_kw,
+            seq: 0,
+            n_evicted: 0,
+            n_accepted: 0,
+        }
+    }
+
+    /// Number of tracked meters.
+    pub fn len(&self) -> usize {
+        self.meters.len()
+    }
+
+    /// True when no meter is tracked.
+    pub fn is_empty(&self) -> bool {
+        self.meters.is_empty()
+    }
+
+    /// One meter's state.
+    pub fn get(&self, id: &str) -> Option<&MeterState> {
+        self.meters.get(id)
+    }
+
+    /// All meters, in no particular order.
+    pub fn iter(&self) -> impl Iterator<Item = &MeterState> {
+        self.meters.values()
+    }
+
+    /// Applies one decoded reading.
+    pub fn apply(&mut self, meter: &str, ts: i64, value: Value) -> Applied {
+        let applied = self.apply_inner(meter, ts, value);
+        // Only readings that changed state (and so are in the WAL) count as an update: replay
+        // after a crash then rebuilds exactly the same recency order, and the same evictions.
+        if applied.changed_state() {
+            self.seq += 1;
+            let seq = self.seq;
+            if let Some(m) = self.meters.get_mut(meter) {
+                m.touched = seq;
+            }
+        }
+        applied
+    }
+
+    fn apply_inner(&mut self, meter: &str, ts: i64, value: Value) -> Applied {
+        let (unit, ts, x) = match value {
+            Value::IntervalKwh(x) => (Unit::Kwh, ts, x),
+            Value::Kw(x) => (Unit::Kw, ts, x),
+            Value::RegisterKwh(total) => {
+                let prev = self.meters.get(meter).map(|m| (m.unit, m.register));
+                if let Some((Unit::Kw, _)) = prev {
+                    return Applied::Rejected(RejectReason::UnitChanged);
+                }
+                let (step, next) = register_step(prev.and_then(|p| p.1), ts, total, self.max_kw);
+                let state = self.entry(meter, Unit::Kwh, ts);
+                state.register = next;
+                match step {
+                    RegisterStep::Baseline => {
+                        return Applied::Accepted {
+                            rescore_as_of: None,
+                        }
+                    }
+                    RegisterStep::Duplicate => return Applied::Duplicate,
+                    RegisterStep::Refused(reason) => return Applied::Rejected(reason),
+                    RegisterStep::Interval { start_ts, kwh } => (Unit::Kwh, start_ts, kwh),
+                }
+            }
+        };
+        if let Some(m) = self.meters.get(meter) {
+            if m.unit != unit {
+                return Applied::Rejected(RejectReason::UnitChanged);
+            }
+        }
+        let rescore_every = self.rescore_every_hours;
+        let state = self.entry(meter, unit, ts);
+        match state.window.push(ts, x as f32) {
+            Err(WindowPush::Duplicate) => Applied::Duplicate,
+            Err(WindowPush::TooLate) => Applied::Rejected(RejectReason::TooLate),
+            Ok(()) => {
+                let hour = ts.div_euclid(HOUR_S);
+                let rescore_as_of = (hour >= state.scored_as_of + rescore_every).then(|| {
+                    state.scored_as_of = hour;
+                    hour
+                });
+                self.n_accepted += 1;
+                Applied::Accepted { rescore_as_of }
+            }
+        }
+    }
+
+    /// The meter's state, created (evicting if at the cap) when new.
+    fn entry(&mut self, meter: &str, unit: Unit, ts: i64) -> &mut MeterState {
+        let seq = self.seq;
+        if !self.meters.contains_key(meter) {
+            if self.meters.len() >= self.max_meters {
+                self.evict();
+            }
+            let state = MeterState {
+                id: MeterId::from(meter),
+                unit,
+                window: HourWindow::default(),
+                register: None,
+                scored_as_of: ts.div_euclid(HOUR_S),
+                touched: seq,
+            };
+            self.meters.insert(meter.into(), state);
+        }
+        self.meters.get_mut(meter).expect("inserted above")
+    }
+
+    /// Evicts the least recently updated 1% of the cap (at least one meter). Evicting in
+    /// a batch keeps the cost of a flood of new ids amortised to O(100) per new meter
+    /// instead of a full scan per meter.
+    fn evict(&mut self) {
+        let n = (self.max_meters / 100).max(1);
+        let mut by_age: Vec<(u64, &str)> =
+            self.meters.iter().map(|(k, m)| (m.touched, &**k)).collect();
+        let n = n.min(by_age.len());
+        by_age.select_nth_unstable(n - 1);
+        let victims: Vec<Box<str>> = by_age[..n].iter().map(|(_, k)| Box::from(*k)).collect();
+        for k in victims {
+            self.meters.remove(&k);
+            self.n_evicted += 1;
+        }
+    }
+
+    /// Heap bytes held by all meters (approximate: windows, ids and map slots).
+    pub fn heap_bytes(&self) -> usize {
+        let per_slot = std::mem::size_of::<(Box<str>, MeterState)>() + 8;
+        self.meters
+            .iter()
+            .map(|(k, m)| k.len() * 2 + m.window.heap_bytes() + per_slot)
+            .sum()
+    }
+
+    /// Appends the whole table to `out` in the snapshot's binary layout.
+    pub fn encode(&self, out: &mut Vec<u8>) {
+        put_u64(out, self.seq);
+        put_u64(out, self.n_evicted);
+        put_u64(out, self.n_accepted);
+        put_u64(out, self.meters.len() as u64);
+        for m in self.meters.values() {
+            put_str(out, m.id.as_str());
+            out.push(match m.unit {
+                Unit::Kwh => 0,
+                Unit::Kw => 1,
+            });
+            match m.register {
+                None => out.push(0),
+                Some((ts, total)) => {
+                    out.push(1);
+                    put_u64(out, ts as u64);
+                    put_u64(out, total.to_bits());
+                }
+            }
+            put_u64(out, m.scored_as_of as u64);
+            put_u64(out, m.touched);
+            m.window.encode(out);
+        }
+    }
+
+    /// Restores a table written by [`MeterTable::encode`]; the limits come from the
+    /// current settings (they may have changed between runs).
+    pub fn decode(
+        bytes: &mut &[u8],
+        max_meters: usize,
+        rescore_every_hours: i64,
+        max_kw: f64,
+    ) -> Option<MeterTable> {
+        let mut t = MeterTable::new(max_meters, rescore_every_hours, max_kw);
+        t.seq = get_u64(bytes)?;
+        t.n_evicted = get_u64(bytes)?;
+        t.n_accepted = get_u64(bytes)?;
+        let n = get_u64(bytes)?;
+        for _ in 0..n {
+            let id = get_str(bytes)?;
+            let unit = match take(bytes, 1)?[0] {
+                0 => Unit::Kwh,
+                1 => Unit::Kw,
+                _ => return None,
+            };
+            let register = match take(bytes, 1)?[0] {
+                0 => None,
+                _ => Some((get_u64(bytes)? as i64, f64::from_bits(get_u64(bytes)?))),
+            };
+            let scored_as_of = get_u64(bytes)? as i64;
+            let touched = get_u64(bytes)?;
+            let window = HourWindow::decode(bytes)?;
+            let state = MeterState {
+                id: MeterId::from(id.as_str()),
+                unit,
+                window,
+                register,
+                scored_as_of,
+                touched,
+            };
+            t.meters.insert(id.into_boxed_str(), state);
+        }
+        Some(t)
+    }
+}
+
+fn put_u64(out: &mut Vec<u8>, x: u64) {
+    out.extend_from_slice(&x.to_le_bytes());
+}
+
+fn put_str(out: &mut Vec<u8>, s: &str) {
+    put_u64(out, s.len() as u64);
+    out.extend_from_slice(s.as_bytes());
+}
+
+fn take<'a>(bytes: &mut &'a [u8], n: usize) -> Option<&'a [u8]> {
+    if bytes.len() < n {
+        return None;
+    }
+    let (head, tail) = bytes.split_at(n);
+    *bytes = tail;
+    Some(head)
+}
+
+fn get_u64(bytes: &mut &[u8]) -> Option<u64> {
+    Some(u64::from_le_bytes(take(bytes, 8)?.try_into().ok()?))
+}
+
+fn get_f32(bytes: &mut &[u8]) -> Option<f32> {
+    Some(f32::from_bits(u32::from_le_bytes(
+        take(bytes, 4)?.try_into().ok()?,
+    )))
+}
+
+fn get_str(bytes: &mut &[u8]) -> Option<String> {
+    let n = get_u64(bytes)? as usize;
+    String::from_utf8(take(bytes, n)?.to_vec()).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const H: i64 = 3600;
+
+    fn table() -> MeterTable {
+        MeterTable::new(1000, 1, 100_000.0)
+    }
+
+    #[test]
+    fn the_window_series_equals_the_series_builder_for_the_same_readings() {
+        // Fifteen-minute readings with gaps, out-of-order rows and duplicates, over 100 days
+        // (longer than the window, so hours are closed and dropped): the window's series
+        // must equal a SeriesBuilder's over the window's span.
+        let mut rows: Vec<(i64, f32)> = (0..100 * 96)
+            .filter(|i| i % 53 != 3)
+            .map(|i| (i * 900, ((i * 37) % 11) as f32 * 0.13))
+            .collect();
+        rows.swap(500, 503);
+        rows.swap(9000, 9017);
+        rows.push((1000 * 900, 9.0));
+        rows.push((9500 * 900, 9.0));
+        let mut w = HourWindow::default();
+        let mut full = SeriesBuilder::new();
+        for &(ts, v) in &rows {
+            let _ = w.push(ts, v);
+            let _ = full.push(ts, v);
+        }
+        let live = w.series(Unit::Kwh);
+        let last = w.last_hour().unwrap();
+        let offline = full.finish(Unit::Kwh).truncated(last + 1);
+        let (start, expected) = offline.window(last + 1 - WINDOW_SPAN_HOURS as i64, last + 1);
+        assert_eq!(live.start_hour, start);
+        assert_eq!(live.resolution_min, 15);
+        assert_eq!(live.kw.len(), expected.len());
+        for (a, b) in live.kw.iter().zip(expected) {
+            assert!(a == b || (a.is_nan() && b.is_nan()), "{a} vs {b}");
+        }
+    }
+
+    #[test]
+    fn the_window_never_holds_more_than_its_span() {
+        let mut w = HourWindow::default();
+        for h in 0..3000 {
+            w.push(h * H, 1.0).unwrap();
+        }
+        assert_eq!(w.series(Unit::Kwh).kw.len(), WINDOW_SPAN_HOURS);
+    }
+
+    #[test]
+    fn a_full_hourly_meter_costs_about_eleven_kilobytes() {
+        // 2179 closed hours at 5 bytes, 6 open hours at 12, the id and the table slot.
+        let mut t = table();
+        for h in 0..3000 {
+            t.apply("MAC000123", h * H, Value::IntervalKwh(0.5));
+        }
+        let bytes = t.heap_bytes();
+        assert!((10_900..11_400).contains(&bytes), "{bytes} bytes");
+    }
+
+    fn check_late(newest_hour: i64, late_hour: i64, expected: Result<(), WindowPush>) {
+        let mut w = HourWindow::default();
+        for h in 0..=newest_hour {
+            w.push(h * H, 1.0).unwrap();
+        }
+        assert_eq!(w.push(late_hour * H + 60, 1.0), expected, "{late_hour}");
+    }
+
+    #[test]
+    fn a_reading_within_the_open_hours_is_placed_and_an_older_one_is_too_late() {
+        check_late(1000, 995, Ok(()));
+        check_late(1000, 994, Err(WindowPush::TooLate));
+        check_late(1000, 100, Err(WindowPush::TooLate));
+        check_late(3, 0, Ok(()));
+    }
+
+    #[test]
+    fn a_late_first_reading_grows_the_open_hours_at_the_front() {
+        let mut w = HourWindow::default();
+        w.push(10 * H, 1.0).unwrap();
+        w.push(7 * H, 2.0).unwrap();
+        assert_eq!(w.series(Unit::Kwh).start_hour, 7);
+        assert_eq!(w.last_hour(), Some(10));
+    }
+
+    #[test]
+    fn a_redelivered_reading_changes_nothing() {
+        let mut t = table();
+        assert_eq!(
+            t.apply("m", 0, Value::IntervalKwh(1.0)),
+            Applied::Accepted {
+                rescore_as_of: None
+            }
+        );
+        assert_eq!(t.apply("m", 0, Value::IntervalKwh(5.0)), Applied::Duplicate);
+        assert_eq!(t.get("m").unwrap().window.series(Unit::Kwh).kw, vec![1.0]);
+        assert_eq!(t.n_accepted, 1);
+    }
+
+    #[test]
+    fn crossing_an_hour_boundary_asks_for_a_rescore_once() {
+        let mut t = table();
+        t.apply("m", 0, Value::Kw(1.0));
+        assert_eq!(
+            t.apply("m", 1800, Value::Kw(1.0)),
+            Applied::Accepted {
+                rescore_as_of: None
+            }
+        );
+        assert_eq!(
+            t.apply("m", H, Value::Kw(1.0)),
+            Applied::Accepted {
+                rescore_as_of: Some(1)
+            }
+        );
+        assert_eq!(
+            t.apply("m", H + 1800, Value::Kw(1.0)),
+            Applied::Accepted {
+                rescore_as_of: None
+            }
+        );
+    }
+
+    #[test]
+    fn a_meter_switching_from_energy_to_power_is_refused() {
+        let mut t = table();
+        t.apply("m", 0, Value::IntervalKwh(1.0));
+        assert_eq!(
+            t.apply("m", H, Value::Kw(1.0)),
+            Applied::Rejected(RejectReason::UnitChanged)
+        );
+        assert_eq!(
+            t.apply("m", H, Value::RegisterKwh(1.0)),
+            Applied::Accepted {
+                rescore_as_of: None
+            }
+        );
+    }
+
+    /// Runs register readings through a fresh state and returns the steps.
+    fn steps(readings: &[(i64, f64)]) -> Vec<RegisterStep> {
+        let mut state = None;
+        readings
+            .iter()
+            .map(|&(ts, total)| {
+                let (step, next) = register_step(state, ts, total, 1000.0);
+                state = next;
+                step
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_register_becomes_interval_energy_from_its_differences() {
+        assert_eq!(
+            steps(&[(0, 100.0), (900, 100.5), (1800, 101.0)]),
+            vec![
+                RegisterStep::Baseline,
+                RegisterStep::Interval {
+                    start_ts: 0,
+                    kwh: 0.5
+                },
+                RegisterStep::Interval {
+                    start_ts: 900,
+                    kwh: 0.5
+                }
+            ]
+        );
+    }
+
+    #[test]
+    fn a_register_rolling_over_at_a_power_of_ten_continues() {
+        let s = steps(&[(0, 99_999.5), (900, 0.5)]);
+        assert!(
+            matches!(s[1], RegisterStep::Interval { start_ts: 0, kwh } if (kwh - 1.0).abs() < 1e-9)
+        );
+    }
+
+    #[test]
+    fn a_register_going_backwards_otherwise_is_a_reset_and_a_new_baseline() {
+        let s = steps(&[(0, 5000.0), (900, 12.0), (1800, 12.5)]);
+        assert_eq!(s[1], RegisterStep::Refused(RejectReason::RegisterReset));
+        assert_eq!(
+            s[2],
+            RegisterStep::Interval {
+                start_ts: 900,
+                kwh: 0.5
+            }
+        );
+    }
+
+    #[test]
+    fn a_register_redelivered_or_out_of_order_is_not_counted_twice() {
+        let s = steps(&[(900, 10.0), (900, 10.0), (0, 9.0)]);
+        assert_eq!(
+            s[1..],
+            [
+                RegisterStep::Duplicate,
+                RegisterStep::Refused(RejectReason::RegisterOutOfOrder)
+            ]
+        );
+    }
+
+    #[test]
+    fn a_register_after_a_long_gap_starts_a_new_baseline() {
+        let s = steps(&[(0, 10.0), (3 * H, 13.0), (3 * H + 900, 13.25)]);
+        assert_eq!(s[1], RegisterStep::Refused(RejectReason::RegisterGap));
+        assert_eq!(
+            s[2],
+            RegisterStep::Interval {
+                start_ts: 3 * H,
+                kwh: 0.25
+            }
+        );
+    }
+
+    #[test]
+    fn an_implausible_register_jump_is_refused() {
+        let s = steps(&[(0, 10.0), (900, 1e6)]);
+        assert_eq!(s[1], RegisterStep::Refused(RejectReason::Implausible));
+    }
+
+    #[test]
+    fn a_flood_of_new_meters_is_capped_and_evictions_counted() {
+        let mut t = MeterTable::new(200, 1, 1e5);
+        t.apply("keep", 0, Value::Kw(1.0));
+        for i in 0..1000 {
+            t.apply(&format!("flood{i}"), 0, Value::Kw(1.0));
+            // The meter that keeps reporting is the most recently updated: never evicted.
+            t.apply("keep", (i + 1) * 60, Value::Kw(1.0));
+        }
+        assert!(t.len() <= 200);
+        assert_eq!(t.n_evicted as usize + t.len(), 1001);
+        assert!(t.get("keep").is_some());
+    }
+
+    #[test]
+    fn a_table_survives_encoding() {
+        let mut t = table();
+        for h in 0..50 {
+            t.apply("a", h * H, Value::IntervalKwh(h as f64));
+            t.apply("b", h * H, Value::RegisterKwh(h as f64 * 2.0));
+        }
+        let mut bytes = Vec::new();
+        t.encode(&mut bytes);
+        let back = MeterTable::decode(&mut bytes.as_slice(), 1000, 1, 1e5).unwrap();
+        assert_eq!(back.get("a"), t.get("a"));
+        assert_eq!(back.get("b"), t.get("b"));
+        assert_eq!((back.n_accepted, back.seq), (t.n_accepted, t.seq));
+    }
+}

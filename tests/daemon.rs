@@ -1,0 +1,605 @@
+//! End-to-end tests of `flatline watch` and `flatline publish` against a real Mosquitto over
+//! TCP (one broker per test, see `support/mosquitto.rs`), and of `flatline demo` on the
+//! embedded broker. The daemon runs as the real binary so SIGKILL and SIGTERM are real.
+//!
+//! Every wait is on a condition (a metric, a file, an exit) with a generous limit; nothing
+//! sleeps and hopes, and nothing asserts on timing.
+
+mod support {
+    pub mod mosquitto;
+}
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::Path;
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+use support::mosquitto::Mosquitto;
+
+const BIN: &str = env!("CARGO_BIN_EXE_flatline");
+const LIMIT: Duration = Duration::from_secs(120);
+
+/// Waits for `cond`, panicking with `what` after [`LIMIT`].
+fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
+    let t = Instant::now();
+    while !cond() {
+        assert!(t.elapsed() < LIMIT, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(25));
+    }
+}
+
+/// A `flatline watch` child process with its metrics port and state directory.
+struct Watch {
+    child: Child,
+    metrics_port: u16,
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+impl Watch {
+    /// A daemon scoring once a day of event time, at midnight for the fixture fleet: the
+    /// farm is then first judged 24 hours after it switched on, when its step is plain,
+    /// so it is alerted once. (Scored hourly, its first 18 hours are judged before the
+    /// step is certain, with a smaller estimate, and a "changed" alert follows.)
+    fn start(broker: &str, state: &Path, client_id: &str, subscriptions: &[&str]) -> Watch {
+        let daily = [Path::new("--rescore-every-hours"), Path::new("24")];
+        Watch::start_with(broker, state, client_id, subscriptions, &daily)
+    }
+
+    fn start_with(
+        broker: &str,
+        state: &Path,
+        client_id: &str,
+        subscriptions: &[&str],
+        extra: &[&Path],
+    ) -> Watch {
+        let metrics_port = free_port();
+        let mut cmd = Command::new(BIN);
+        cmd.args([
+            "watch",
+            "--broker",
+            broker,
+            "--client-id",
+            client_id,
+            "--checkpoint-every-s",
+            "1",
+            "--metrics-listen",
+        ])
+        .arg(format!("127.0.0.1:{metrics_port}"))
+        .arg("--state-dir")
+        .arg(state)
+        .arg("--report-dir")
+        .arg(state.join("reports"))
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+        for s in subscriptions {
+            cmd.args(["--subscribe", s]);
+        }
+        cmd.args(extra);
+        let w = Watch {
+            child: cmd.spawn().unwrap(),
+            metrics_port,
+        };
+        wait_until("the daemon to subscribe", || {
+            w.metric("flatline_mqtt_subscribed") == Some(1.0)
+        });
+        w
+    }
+
+    /// One value from the metrics endpoint (None while it is not up).
+    fn metric(&self, name: &str) -> Option<f64> {
+        let mut s = TcpStream::connect(("127.0.0.1", self.metrics_port)).ok()?;
+        s.write_all(b"GET /metrics HTTP/1.1\r\nHost: t\r\n\r\n")
+            .ok()?;
+        let mut text = String::new();
+        s.read_to_string(&mut text).ok()?;
+        text.lines().find_map(|l| {
+            l.strip_prefix(name)
+                .and_then(|rest| rest.strip_prefix(' '))
+                .and_then(|v| v.parse().ok())
+        })
+    }
+
+    fn accepted(&self) -> f64 {
+        self.metric("flatline_readings_accepted_total")
+            .unwrap_or(-1.0)
+    }
+
+    fn sigterm(mut self) -> ExitStatus {
+        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
+        self.child.wait().unwrap()
+    }
+
+    fn sigkill(mut self) {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+    }
+}
+
+impl Drop for Watch {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Days in the fixture fleet, and the day the farm switches on: three weeks of ordinary
+/// life first (the detector needs at least a week of baseline before a step) and a week of
+/// mining after (it needs at least 18 hours).
+const FLEET_DAYS: u32 = 28;
+const FARM_ONSET_DAY: i64 = 21;
+
+/// Writes a long CSV of simulated households (`flatline::sim`, hourly kWh, ending at the
+/// last midnight so the timestamps look live): `n_homes` of them as `<prefix>home<i>`, and
+/// one more as `<prefix>farm` with a 100 kW rig farm (±1% ripple) switched on at day
+/// [`FARM_ONSET_DAY`]. Returns the number of readings.
+fn write_fleet(path: &Path, id_prefix: &str, n_homes: usize) -> usize {
+    use flatline::sim::{simulate, Kind, SimConfig};
+    let today = chrono::Utc::now().timestamp().div_euclid(86_400) * 86_400;
+    let start = today - FLEET_DAYS as i64 * 86_400;
+    let fleet = simulate(&SimConfig {
+        seed: 5,
+        homes: 2 * n_homes + 4,
+        businesses: 0,
+        miners: 0,
+        licensed: 0,
+        days: FLEET_DAYS,
+        start_unix: start,
+        resolution_min: 60,
+        onset_after_days: (0.0, 0.0),
+        tz_offset_s: 0,
+    });
+    let households: Vec<usize> = (0..fleet.meters.len())
+        .filter(|&i| fleet.meters[i].kind == Kind::Household)
+        .take(n_homes + 1)
+        .collect();
+    assert_eq!(households.len(), n_homes + 1, "enough households drawn");
+    let onset = start + FARM_ONSET_DAY * 86_400;
+    let mut out = String::from("meter_id,timestamp,kwh\n");
+    let mut n = 0;
+    for r in fleet.readings() {
+        let Some(k) = households.iter().position(|&i| i == r.meter_idx) else {
+            continue;
+        };
+        let (id, kwh) = if k == n_homes {
+            let farm_kw = if r.ts_unix >= onset {
+                100.0 + ((r.ts_unix / 3600 % 5) as f64 - 2.0) * 0.5
+            } else {
+                0.0
+            };
+            (format!("{id_prefix}farm"), r.kwh + farm_kw)
+        } else {
+            (format!("{id_prefix}home{k}"), r.kwh)
+        };
+        out.push_str(&format!("{id},{},{kwh:.4}\n", r.ts_unix));
+        n += 1;
+    }
+    std::fs::write(path, out).unwrap();
+    n
+}
+
+fn publish(broker: &str, csv: &Path, extra: &[&str]) -> Child {
+    Command::new(BIN)
+        .args(["publish", "--broker", broker])
+        .arg(csv)
+        .args(extra)
+        .env("RUST_LOG", "error")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
+fn alerts(state: &Path) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(state.join("alerts.jsonl"))
+        .unwrap_or_default()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+fn suspect_alerts_for(state: &Path, meter: &str) -> usize {
+    alerts(state)
+        .iter()
+        .filter(|a| a["meter_id"] == meter && a["kind"] == "suspect")
+        .count()
+}
+
+#[test]
+fn readings_in_give_one_alert_out_and_sigterm_exits_zero_with_a_checkpoint() {
+    let broker = Mosquitto::start();
+    let dir = tempfile::tempdir().unwrap();
+    let csv = dir.path().join("fleet.csv");
+    let n = write_fleet(&csv, "", 8);
+    let state = dir.path().join("state");
+    let watch = Watch::start(&broker.url(), &state, "t-alert", &["meters/+/reading"]);
+    // An MQTT subscriber proves the alert is published, not only written.
+    let (client, mut connection) = rumqttc::Client::new(
+        rumqttc::MqttOptions::new("t-alert-listener", "127.0.0.1", broker.port),
+        10,
+    );
+    client
+        .subscribe("flatline/alerts/#", rumqttc::QoS::AtLeastOnce)
+        .unwrap();
+    let listener = std::thread::spawn(move || {
+        for event in connection.iter() {
+            match event {
+                Ok(rumqttc::Event::Incoming(rumqttc::Packet::Publish(p))) => return Some(p),
+                Err(_) => return None,
+                _ => {}
+            }
+        }
+        None
+    });
+    assert!(
+        publish(&broker.url(), &csv, &["--client-id", "t-alert-pub"])
+            .wait()
+            .unwrap()
+            .success()
+    );
+    wait_until("every reading accepted", || watch.accepted() == n as f64);
+    wait_until("the farm's alert", || {
+        suspect_alerts_for(&state, "farm") == 1
+    });
+    let published = listener.join().unwrap().expect("an alert on MQTT");
+    assert_eq!(published.topic, "flatline/alerts/farm");
+    let body: serde_json::Value = serde_json::from_slice(&published.payload).unwrap();
+    assert_eq!(body["kind"], "suspect");
+    assert!(Path::new(body["report_path"].as_str().unwrap()).exists());
+    assert_eq!(
+        alerts(&state).len(),
+        1,
+        "no home is alerted, and the farm only once: {:?}",
+        alerts(&state)
+    );
+    let status = watch.sigterm();
+    assert!(status.success(), "{status:?}");
+    assert!(state.join("snapshot.bin").exists());
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(state.join("status.json")).unwrap()).unwrap();
+    assert_eq!(summary["readings_accepted"], n);
+}
+
+#[test]
+fn garbage_payloads_are_counted_by_reason_and_do_not_stop_the_daemon() {
+    let broker = Mosquitto::start();
+    let dir = tempfile::tempdir().unwrap();
+    let watch = Watch::start(
+        &broker.url(),
+        &dir.path().join("state"),
+        "t-garbage",
+        &["meters/#", "tele/+/SENSOR"],
+    );
+    let mut options = rumqttc::MqttOptions::new("t-garbage-pub", "127.0.0.1", broker.port);
+    options.set_max_packet_size(1 << 20, 1 << 20);
+    let (client, mut connection) = rumqttc::Client::new(options, 100);
+    let now = chrono::Utc::now().timestamp();
+    let good = format!(r#"{{"ts":{},"kwh":0.5}}"#, now - 7200);
+    let messages: Vec<(&str, String)> = vec![
+        ("meters/m1/reading", "not json at all".into()),
+        (
+            "meters/m1/reading",
+            r#"{"ts":"2024-01-01T00:00:00Z","kwh":"lots"}"#.into(),
+        ),
+        ("meters/m1/reading", format!(r#"{{"ts":{now},"kwh":-1}}"#)),
+        (
+            "meters/m1/reading",
+            format!(r#"{{"ts":{},"kwh":1}}"#, now + 30 * 86_400),
+        ),
+        (
+            "meters/m1/reading",
+            r#"{"ts":"1970-01-02T00:00:00Z","kwh":1}"#.into(),
+        ),
+        (
+            "meters/m1/reading",
+            format!(r#"{{"ts":{now},"kwh":"NaN"}}"#),
+        ),
+        ("meters/m1/reading", "x".repeat(100_000)),
+        ("meters/m1/status", good.clone()),
+        (
+            "tele/plug/SENSOR",
+            r#"{"Time":"garbage","ENERGY":{"Total":1}}"#.into(),
+        ),
+        ("meters/m1/reading", good.clone()),
+        ("meters/m1/reading", good),
+    ];
+    let n = messages.len();
+    for (topic, body) in messages {
+        client
+            .publish(topic, rumqttc::QoS::AtLeastOnce, false, body.into_bytes())
+            .unwrap();
+    }
+    let mut acked = 0;
+    for event in connection.iter() {
+        if let Ok(rumqttc::Event::Incoming(rumqttc::Packet::PubAck(_))) = event {
+            acked += 1;
+            if acked == n {
+                break;
+            }
+        }
+    }
+    wait_until("every message processed", || {
+        watch.metric("flatline_mqtt_messages_processed_total") == Some(n as f64)
+    });
+    let reason = |r: &str| {
+        watch.metric(&format!(
+            "flatline_readings_rejected_total{{reason=\"{r}\"}}"
+        ))
+    };
+    assert_eq!(reason("not_json"), Some(1.0));
+    assert_eq!(reason("wrong_type"), Some(1.0));
+    assert_eq!(reason("negative"), Some(1.0));
+    assert_eq!(reason("timestamp_future"), Some(1.0));
+    assert_eq!(reason("timestamp_past"), Some(1.0));
+    assert_eq!(reason("not_finite"), Some(1.0));
+    assert_eq!(reason("oversized"), Some(1.0));
+    assert_eq!(reason("unknown_topic"), Some(1.0));
+    assert_eq!(reason("bad_timestamp"), Some(1.0));
+    assert_eq!(watch.accepted(), 1.0);
+    assert_eq!(watch.metric("flatline_readings_duplicate_total"), Some(1.0));
+    assert!(watch.sigterm().success());
+}
+
+#[test]
+fn a_daemon_killed_with_sigkill_loses_nothing_and_never_repeats_an_alert() {
+    let broker = Mosquitto::start();
+    let dir = tempfile::tempdir().unwrap();
+    let csv = dir.path().join("fleet.csv");
+    let n = write_fleet(&csv, "", 8);
+    let state = dir.path().join("state");
+    let watch = Watch::start(&broker.url(), &state, "t-kill", &["meters/+/reading"]);
+    // Paced so the kill lands mid-stream: 15 days of event time in a few seconds.
+    let mut publisher = publish(
+        &broker.url(),
+        &csv,
+        &["--client-id", "t-kill-pub", "--speed", "300000"],
+    );
+    wait_until("a third of the readings", || {
+        watch.accepted() >= n as f64 / 3.0
+    });
+    watch.sigkill();
+    // While the daemon is down the broker queues its messages under its session.
+    let watch = Watch::start(&broker.url(), &state, "t-kill", &["meters/+/reading"]);
+    assert!(publisher.wait().unwrap().success());
+    wait_until("every reading accepted exactly once", || {
+        watch.accepted() == n as f64
+    });
+    wait_until("the farm's alert", || {
+        suspect_alerts_for(&state, "farm") == 1
+    });
+    // Kill again after the alert: the restarted daemon re-judges every meter and must not
+    // send the farm's alert a second time.
+    watch.sigkill();
+    let watch = Watch::start(&broker.url(), &state, "t-kill", &["meters/+/reading"]);
+    wait_until("the re-judging after recovery", || {
+        watch.metric("flatline_assessments_total").unwrap_or(0.0) >= 9.0
+    });
+    assert_eq!(watch.accepted(), n as f64);
+    assert!(watch.sigterm().success());
+    assert_eq!(suspect_alerts_for(&state, "farm"), 1);
+    assert_eq!(alerts(&state).len(), 1);
+}
+
+#[test]
+fn a_broker_restarted_mid_stream_loses_nothing() {
+    let mut broker = Mosquitto::start();
+    let dir = tempfile::tempdir().unwrap();
+    let csv = dir.path().join("fleet.csv");
+    let n = write_fleet(&csv, "", 8);
+    let state = dir.path().join("state");
+    let watch = Watch::start(&broker.url(), &state, "t-restart", &["meters/+/reading"]);
+    let mut publisher = publish(
+        &broker.url(),
+        &csv,
+        &["--client-id", "t-restart-pub", "--speed", "300000"],
+    );
+    wait_until("a third of the readings", || {
+        watch.accepted() >= n as f64 / 3.0
+    });
+    broker.restart();
+    assert!(publisher.wait().unwrap().success());
+    wait_until("every reading accepted after the restart", || {
+        watch.accepted() == n as f64
+    });
+    assert!(watch.metric("flatline_mqtt_connects_total").unwrap() >= 2.0);
+    assert!(watch.sigterm().success());
+}
+
+#[test]
+fn two_daemons_on_disjoint_topic_filters_cover_a_fleet_exactly_once() {
+    let broker = Mosquitto::start();
+    let dir = tempfile::tempdir().unwrap();
+    let (csv1, csv2) = (dir.path().join("f1.csv"), dir.path().join("f2.csv"));
+    let n1 = write_fleet(&csv1, "a-", 5);
+    let n2 = write_fleet(&csv2, "b-", 7);
+    let (s1, s2) = (dir.path().join("s1"), dir.path().join("s2"));
+    let w1 = Watch::start(&broker.url(), &s1, "t-shard-1", &["feeder/1/#"]);
+    let w2 = Watch::start(&broker.url(), &s2, "t-shard-2", &["feeder/2/#"]);
+    let mut p1 = publish(
+        &broker.url(),
+        &csv1,
+        &["--client-id", "t-shard-p1", "--topic-prefix", "feeder/1/"],
+    );
+    let mut p2 = publish(
+        &broker.url(),
+        &csv2,
+        &["--client-id", "t-shard-p2", "--topic-prefix", "feeder/2/"],
+    );
+    assert!(p1.wait().unwrap().success() && p2.wait().unwrap().success());
+    wait_until("shard 1 complete", || w1.accepted() == n1 as f64);
+    wait_until("shard 2 complete", || w2.accepted() == n2 as f64);
+    assert_eq!(w1.metric("flatline_meters_tracked"), Some(6.0));
+    assert_eq!(w2.metric("flatline_meters_tracked"), Some(8.0));
+    wait_until("each shard's farm alert", || {
+        suspect_alerts_for(&s1, "a-farm") == 1 && suspect_alerts_for(&s2, "b-farm") == 1
+    });
+    assert!(w1.sigterm().success() && w2.sigterm().success());
+    assert_eq!(alerts(&s1).len() + alerts(&s2).len(), 2);
+}
+
+#[test]
+fn the_demo_on_the_embedded_broker_finds_the_farm_and_draws_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("demo");
+    let status = Command::new(BIN)
+        .args([
+            "demo",
+            "--homes",
+            "40",
+            "--businesses",
+            "8",
+            "--days",
+            "30",
+            "--out",
+        ])
+        .arg(&out)
+        .env("RUST_LOG", "error,rumqttd=off")
+        .stdout(Stdio::null())
+        .status()
+        .unwrap();
+    assert_eq!(status.code(), Some(1), "suspects found → exit 1, like scan");
+    // The demo's fleet is the sim's, drawn the same way: its farm is the meter to find.
+    let opts = flatline::daemon::demo::DemoOptions {
+        n_homes: 40,
+        n_businesses: 8,
+        days: 30,
+        ..Default::default()
+    };
+    let fleet = flatline::daemon::demo::demo_fleet(&opts);
+    let farm = fleet
+        .meters
+        .iter()
+        .find(|m| m.kind == flatline::sim::Kind::MinerFarm)
+        .unwrap();
+    let state = out.join("state");
+    assert_eq!(suspect_alerts_for(&state, &farm.id), 1);
+    let png = alerts(&state)
+        .into_iter()
+        .find(|a| a["meter_id"] == farm.id.as_str())
+        .unwrap()["report_path"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(std::fs::metadata(png).unwrap().len() > 1000);
+}
+
+/// Meter ids `flatline scan` flags in a dump (with a registry), each with its `since`, as
+/// of `until` (unix seconds).
+fn scan_flagged(path: &Path, registry: &Path, until: i64) -> Vec<(String, String)> {
+    let dir = tempfile::tempdir().unwrap();
+    let csv = dir.path().join("scan.csv");
+    let status = Command::new(BIN)
+        .arg("scan")
+        .arg(path)
+        .arg("--registry")
+        .arg(registry)
+        .args(["-q", "--until", &until.to_string(), "--out"])
+        .arg(&csv)
+        .status()
+        .unwrap();
+    assert!(status.code().is_some_and(|c| c < 2), "{status:?}");
+    let mut rdr = csv::Reader::from_path(&csv).unwrap();
+    let mut out: Vec<(String, String)> = rdr
+        .deserialize::<std::collections::HashMap<String, String>>()
+        .map(|r| {
+            let r = r.unwrap();
+            (r["meter_id"].clone(), r["since"].clone())
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+#[test]
+fn watch_alerts_exactly_the_meters_scan_flags_on_the_same_dump() {
+    // The shipped sample fleet (82 meters × 42 days of half-hourly readings, 6 hidden
+    // miners, a licensed one and two registered server rooms), replayed at full speed; the
+    // daemon scores each meter every hour of event time. Its last scoring of a meter is as
+    // of the meter's last hour (2024-02-11 23:00 UTC), so scan is asked for that moment.
+    const N_READINGS: f64 = 165_312.0;
+    const LAST_HOUR: &str = "2024-02-11T23:00:00Z";
+    let samples = Path::new(env!("CARGO_MANIFEST_DIR")).join("sample-meters");
+    let dump = samples.join("fleet.csv.gz");
+    let registry = samples.join("registry.csv");
+    let broker = Mosquitto::start();
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state");
+    let watch = Watch::start_with(
+        &broker.url(),
+        &state,
+        "t-parity",
+        &["meters/+/reading"],
+        &[Path::new("--registry"), &registry],
+    );
+    assert!(
+        publish(&broker.url(), &dump, &["--client-id", "t-parity-pub"])
+            .wait()
+            .unwrap()
+            .success()
+    );
+    wait_until("every reading accepted", || watch.accepted() == N_READINGS);
+    // SIGTERM drains the alert sink before exiting: every alert is in the file after it.
+    assert!(watch.sigterm().success());
+    // Every alert says what scan says of that meter as of the alert's hour.
+    let all = alerts(&state);
+    let mut moments: Vec<&str> = all.iter().map(|a| a["as_of"].as_str().unwrap()).collect();
+    moments.sort();
+    moments.dedup();
+    for as_of in moments {
+        let t = chrono::DateTime::parse_from_rfc3339(as_of)
+            .unwrap()
+            .timestamp();
+        let offline = scan_flagged(&dump, &registry, t);
+        for a in all.iter().filter(|a| a["as_of"] == as_of) {
+            let id = a["meter_id"].as_str().unwrap();
+            let flagged = offline.iter().find(|(m, _)| m == id);
+            if a["kind"] == "cleared" {
+                assert_eq!(flagged, None, "{a}");
+            } else {
+                assert_eq!(
+                    flagged.map(|(_, since)| since.clone()),
+                    Some(rfc3339_z(&a["since"])),
+                    "{a}"
+                );
+            }
+        }
+    }
+    // And at the end, the open episodes are exactly the meters scan flags.
+    let mut last: std::collections::BTreeMap<String, serde_json::Value> = Default::default();
+    for a in all {
+        last.insert(a["meter_id"].as_str().unwrap().to_string(), a);
+    }
+    let live: Vec<(String, String)> = last
+        .into_iter()
+        .filter(|(_, a)| a["kind"] != "cleared")
+        .map(|(id, a)| (id, rfc3339_z(&a["since"])))
+        .collect();
+    let until = chrono::DateTime::parse_from_rfc3339(LAST_HOUR)
+        .unwrap()
+        .timestamp();
+    let offline = scan_flagged(&dump, &registry, until);
+    assert!(
+        offline.len() >= 5,
+        "the sample fleet has flagged miners: {offline:?}"
+    );
+    assert_eq!(
+        live.iter().map(|x| &x.0).collect::<Vec<_>>(),
+        offline.iter().map(|x| &x.0).collect::<Vec<_>>()
+    );
+}
+
+/// An alert's RFC 3339 time in scan's CSV spelling (`…Z`).
+fn rfc3339_z(v: &serde_json::Value) -> String {
+    chrono::DateTime::parse_from_rfc3339(v.as_str().unwrap())
+        .unwrap()
+        .format("%Y-%m-%dT%H:%M:%SZ")
+        .to_string()
+}
