@@ -5,7 +5,9 @@
 //! a bare `csv` crate row count over that file (the floor: splitting bytes into fields and
 //! nothing else) and `flatline::ingest::read_paths` into a `Fleet` (everything: fields,
 //! timestamps, values, hashing the meter id, hour bins). It prints readings per second
-//! and the ratio of the two, then the rate on the real datasets when they are present
+//! and the ratio of the two, then `flatline scan` end to end (read, hourly series, every
+//! meter judged by the shipped model) on one thread and on all, then the rate on the real
+//! datasets when they are present
 //! (`$FLATLINE_DATASETS`, else `../shared/datasets`, else `/work/shared/datasets`).
 //! Plain `std::time::Instant`, best of a few runs; no statistics framework.
 
@@ -61,6 +63,39 @@ fn main() {
     println!(
         "ratio (read_paths / bare csv time): {:.2}",
         full.as_secs_f64() / bare.as_secs_f64()
+    );
+
+    // End to end as `flatline scan` does it: read, finish every meter's hourly series,
+    // judge every meter with the shipped model. Once on one thread (the per-core rate),
+    // once on all of them.
+    let model = flatline::core::Model::embedded();
+    let scan_once = || {
+        let (series, summary) =
+            flatline::scan::load_series(std::slice::from_ref(&path), &ReadOptions::default(), None)
+                .expect("read");
+        let assessed = flatline::scan::assess_all(&series, None, model, 0, None);
+        assert_eq!((summary.n_accepted, assessed.len()), (n_rows, N_METERS));
+    };
+    let one = rayon::ThreadPoolBuilder::new()
+        .num_threads(1)
+        .build()
+        .expect("pool");
+    let scan_1 = best_of(|| one.install(scan_once));
+    let scan_all = best_of(scan_once);
+    println!(
+        "scan end to end, 1 thread   : {:>6.2} M readings/s ({:.3} s)",
+        rate(scan_1) / 1e6,
+        scan_1.as_secs_f64()
+    );
+    println!(
+        "scan end to end, {} threads : {:>6.2} M readings/s ({:.3} s)",
+        rayon::current_num_threads(),
+        rate(scan_all) / 1e6,
+        scan_all.as_secs_f64()
+    );
+    println!(
+        "ratio (scan 1 thread / bare csv time): {:.2}",
+        scan_1.as_secs_f64() / bare.as_secs_f64()
     );
 
     let datasets = datasets_dir();

@@ -417,9 +417,11 @@ fn find_onset(start: i64, w: &[f32], tz_offset_s: i32) -> Option<Onset> {
     // majority mode when a slot is bimodal (weekday vs weekend in a school).
     let mut before_med = vec![[f64::NAN; SLOTS]; n_blocks + 1];
     let mut before_sigma = vec![[f64::NAN; SLOTS]; n_blocks + 1];
+    let mut before_n = vec![[0usize; SLOTS]; n_blocks + 1];
     let mut sorted: [Vec<f64>; SLOTS] = Default::default();
     for k in 0..n_blocks {
         for s in 0..SLOTS {
+            before_n[k][s] = sorted[s].len();
             before_med[k][s] = sorted_quantile(&sorted[s], 0.5);
             before_sigma[k][s] =
                 (sorted_quantile(&sorted[s], 0.6) - sorted_quantile(&sorted[s], 0.4)) / 0.507;
@@ -429,12 +431,14 @@ fn find_onset(start: i64, w: &[f32], tz_offset_s: i32) -> Option<Onset> {
         }
     }
     let mut after_med = vec![[f64::NAN; SLOTS]; n_blocks + 1];
+    let mut after_n = vec![[0usize; SLOTS]; n_blocks + 1];
     let mut sorted: [Vec<f64>; SLOTS] = Default::default();
     for k in (0..n_blocks).rev() {
         if block_val[k].is_finite() {
             insert_sorted(&mut sorted[slot_of(k)], block_val[k]);
         }
         for s in 0..SLOTS {
+            after_n[k][s] = sorted[s].len();
             after_med[k][s] = sorted_quantile(&sorted[s], 0.5);
         }
     }
@@ -456,9 +460,13 @@ fn find_onset(start: i64, w: &[f32], tz_offset_s: i32) -> Option<Onset> {
             let (b, a, sd) = (before_med[k][s], after_med[k][s], before_sigma[k][s]);
             if b.is_finite() && a.is_finite() && sd.is_finite() {
                 gains.push(a - b);
-                // A floor on the noise so a perfectly quiet slot does not make any
-                // flicker significant.
-                zs.push((a - b) / sd.max(0.02 + 0.02 * level));
+                // The standard error of a difference of two medians (1.2533 σ / √n each):
+                // a day of episode is judged against the slot's full noise, a month of it
+                // against a fraction. A floor on σ so a perfectly quiet slot does not make
+                // any flicker significant.
+                let (na, nb) = (after_n[k][s].max(1) as f64, before_n[k][s].max(1) as f64);
+                let se = 1.2533 * sd.max(0.02 + 0.02 * level) * (1.0 / na + 1.0 / nb).sqrt();
+                zs.push((a - b) / se);
                 night_seen |= s == night_slot;
             }
         }
@@ -485,14 +493,27 @@ fn find_onset(start: i64, w: &[f32], tz_offset_s: i32) -> Option<Onset> {
         // Like the size, flatness forgives one slot: a miner curtailed at peak hours is flat the
         // rest of the day.
         let flatness = (gains[1].max(0.0) / mean_gain).clamp(0.0, 1.0);
-        // Prefer longer episodes a little: a ramp-up over days should date from its start.
-        let n_after = (n_blocks - k) as f64;
-        let objective = size * (n_after.min(28.0) / 28.0).powf(0.25);
+        // The split that best separates before from after (the most significant step, as in
+        // a max-t change-point test) dates the onset. Choosing the largest step instead would
+        // date a farm that switched on in February to a January return from a holiday
+        // shutdown, whose baseline is lowest.
+        let objective = zs[1];
         if best.is_none_or(|b| objective > b.0) {
             best = Some((objective, k, size, flatness));
         }
     }
-    let (_, k, size, flatness) = best?;
+    let (_, k_best, size, flatness) = best?;
+    // The most significant split can fall a little after the switch-on (a later split has a
+    // cleaner baseline). Extend the episode back over blocks that are already raised in
+    // their own slot, so it starts where the raised level starts.
+    let raised = |b: usize| {
+        let base = before_med[k_best][slot_of(b)];
+        block_val[b].is_finite() && base.is_finite() && block_val[b] >= base + 0.5 * size
+    };
+    let mut k = k_best;
+    while k > MIN_BEFORE_BLOCKS && raised(k - 1) {
+        k -= 1;
+    }
     // A step must clear the baseline's own noise to count as an onset.
     let base_start = 0usize;
     let base_end = ((first_block + k as i64) * BLOCK_H - start).max(0) as usize;

@@ -815,7 +815,7 @@ impl Detector {
     fn raw_score(&self, z: &[f64]) -> f64 {
         let (d_clean, d_mine) = self.nearest_by_kind(z);
         let raw = d_clean.1 - d_mine.1;
-        let reach = self.clusters[d_mine.0].reach;
+        let reach = REACH_FACTOR * self.clusters[d_mine.0].reach;
         if d_mine.1 > reach {
             raw.min(reach - d_mine.1)
         } else {
@@ -885,6 +885,10 @@ fn peer_name(c: &[f64], level_kw: f64) -> String {
     };
     format!("{who} ({how})")
 }
+
+/// How far beyond its 99th-percentile member a mining cluster still vouches for a meter:
+/// new miners land in sparse corners of a cluster more often than its training members did.
+const REACH_FACTOR: f64 = 1.5;
 
 /// Weight of the baseline's size in the peer clustering: "comparable" must mean the same
 /// scale of premises first (a school is not compared with homes), then the same shape.
