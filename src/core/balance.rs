@@ -572,11 +572,16 @@ fn insufficient(node: &MeterId, role: &str, end: i64, s: &HourlySeries) -> Asses
 
 /// Hours of a week: the "before" of a bypass.
 const WEEK_H: i64 = 7 * 24;
-/// Near-zero readings needed after a drop before it counts.
-const MIN_AFTER_H: usize = 12;
+/// Near-zero readings needed after a drop before it counts: a full day, so a night of
+/// low readings is not mistaken for a bypass.
+const MIN_AFTER_H: usize = 24;
+/// What "near zero" means for a customer meter, kW: below what a fridge on standby
+/// draws in an empty home (≈0.05 kW), above what a meter's own electronics register.
+const NEAR_ZERO_KW: f64 = 0.03;
 
-/// Looks for the bypass telltale on one customer: from some hour on, every reading is
-/// near zero (at most 10% of the week before, or 0.05 kW), the week before averaged at
+/// Looks for the bypass telltale on one customer: from some hour on, every reading (a
+/// day of them at least) is near zero (at most [`NEAR_ZERO_KW`], or 2% of the week
+/// before for a big customer), the week before averaged at
 /// least 0.3 kW, and over the same split the node's unexplained mean rose by at least
 /// half of what the customer used to draw. A meter that *stopped reporting* has no
 /// readings (NaN), not zeros, and never matches.
@@ -609,7 +614,10 @@ fn find_bypass(
             break;
         }
         let before_kw = mean_finite(&w[i - WEEK_H as usize..i]);
-        if !(before_kw >= 0.3) || suf_max[i] as f64 > (0.1 * before_kw).max(0.05) {
+        if before_kw.is_nan()
+            || before_kw < 0.3
+            || suf_max[i] as f64 > (0.02 * before_kw).max(NEAR_ZERO_KW)
+        {
             continue;
         }
         let hour = start + i as i64;

@@ -20,6 +20,7 @@
 //! - [`fleet`]: drawing a fleet and streaming its readings ([`SimConfig`], [`SimFleet`]).
 //! - [`inject`]: cutting real series into pieces, choosing some, planning their miners.
 //! - [`labels`]: the ground-truth and registry files.
+//! - [`topology`]: feeders → transformers → customers with node meters, for the energy balance.
 //! - [`noise`]: counter-based randomness (a value per (seed, tag, index)).
 
 pub mod fleet;
@@ -28,10 +29,12 @@ pub mod labels;
 pub mod load;
 pub mod mining;
 pub mod noise;
+pub mod topology;
 pub mod weather;
 
 pub use fleet::{format_timestamp, simulate, SimConfig, SimFleet, SimMeter, SimReading};
 pub use labels::{read_labels, write_labels, write_registry, Label, LabelError, RegistryRow};
 pub use load::{base_kw, BaseLoad, Class, Kind};
 pub use mining::{mining_kw, MinerSpec, S19_KW, S9_KW};
+pub use topology::{grow, write_node_labels, NodeLabel, NodeScenario, TopoFleet, TopologyConfig};
 pub use weather::Weather;
