@@ -10,6 +10,7 @@ use std::path::PathBuf;
 
 use rayon::prelude::*;
 
+use crate::core::balance::NodeAssessment;
 use crate::core::registry::Registry;
 use crate::core::verdict::hour_to_datetime;
 use crate::core::{self, Assessment, Context, Fleet, HourlySeries, MeterId, Model};
@@ -196,6 +197,106 @@ pub fn render_table(ranked: &[Assessment], top: usize) -> String {
         if flagged.len() == 1 { "" } else { "s" },
         ranked.len(),
         kwh
+    ));
+    s
+}
+
+/// The CSV header of node (energy balance) results, written by `scan --nodes-out`.
+pub const NODES_CSV_HEADER: [&str; 19] = [
+    "rank",
+    "node_id",
+    "role",
+    "score",
+    "flagged",
+    "status",
+    "unexplained_kw",
+    "excess_kw",
+    "est_rigs",
+    "excess_kwh_per_day",
+    "since",
+    "onset_found",
+    "as_of",
+    "throughput_kw",
+    "losses_kw",
+    "n_children",
+    "n_incomplete_hours",
+    "bypassed",
+    "reasons",
+];
+
+/// Orders node verdicts like meter verdicts: flagged first, then score, then energy.
+pub fn rank_nodes(nodes: &mut [NodeAssessment]) {
+    nodes.sort_by(|a, b| {
+        let (a, b) = (&a.assessment, &b.assessment);
+        b.flagged
+            .cmp(&a.flagged)
+            .then(b.score.total_cmp(&a.score))
+            .then(b.excess_kwh_per_day.total_cmp(&a.excess_kwh_per_day))
+            .then(a.meter_id.cmp(&b.meter_id))
+    });
+}
+
+/// Writes ranked node verdicts as CSV (every node: there are few, and a silent node
+/// meter is itself worth seeing).
+pub fn write_nodes_csv(out: impl Write, ranked: &[NodeAssessment]) -> csv::Result<()> {
+    let mut w = csv::Writer::from_writer(out);
+    w.write_record(NODES_CSV_HEADER)?;
+    for (i, n) in ranked.iter().enumerate() {
+        let a = &n.assessment;
+        w.write_record([
+            (i + 1).to_string(),
+            a.meter_id.to_string(),
+            n.role.as_str().to_string(),
+            format!("{:.4}", a.score),
+            a.flagged.to_string(),
+            a.status.as_str().to_string(),
+            format!("{:.3}", a.level_kw),
+            format!("{:.3}", a.excess_kw),
+            format!("{:.1}", a.est_rigs),
+            format!("{:.1}", a.excess_kwh_per_day),
+            rfc3339(a.since_hour),
+            a.onset_found.to_string(),
+            rfc3339(a.window_end_hour),
+            format!("{:.3}", n.throughput_kw),
+            format!("{:.3}", n.losses_kw),
+            n.n_children.to_string(),
+            n.n_incomplete.to_string(),
+            n.bypassed
+                .iter()
+                .map(|b| b.customer.to_string())
+                .collect::<Vec<_>>()
+                .join(" "),
+            a.reasons.join("; "),
+        ])?;
+    }
+    w.flush()?;
+    Ok(())
+}
+
+/// A readable section for the terminal: each suspect node's headline, then a count.
+pub fn render_nodes_table(ranked: &[NodeAssessment]) -> String {
+    let flagged: Vec<&NodeAssessment> = ranked.iter().filter(|n| n.assessment.flagged).collect();
+    let silent = ranked
+        .iter()
+        .filter(|n| n.assessment.status == crate::core::Status::InsufficientData)
+        .count();
+    let mut s = String::from("\nEnergy balance (transformer and feeder meters):\n");
+    for n in &flagged {
+        s.push_str(&format!(
+            "  {}\n",
+            n.assessment.reasons.first().map_or("", String::as_str)
+        ));
+    }
+    s.push_str(&format!(
+        "{} suspect node{} among {}{}.\n",
+        flagged.len(),
+        if flagged.len() == 1 { "" } else { "s" },
+        ranked.len(),
+        if silent > 0 {
+            format!("; {silent} with too few complete hours to judge")
+        } else {
+            String::new()
+        }
     ));
     s
 }

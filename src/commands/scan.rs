@@ -11,6 +11,7 @@ use anyhow::Context as _;
 
 use super::common::{self, ReadArgs};
 use super::Outcome;
+use crate::core::balance;
 use crate::core::registry::{self, Registry};
 use crate::core::Model;
 use crate::scan;
@@ -39,6 +40,10 @@ pub struct ScanArgs {
     /// Model file (default: the model built into this binary, models/default.json).
     #[arg(long)]
     pub model: Option<PathBuf>,
+    /// Write the energy-balance verdicts of transformer and feeder meters here (CSV; needs
+    /// a --registry with a `role` column, see docs/balance.md).
+    #[arg(long)]
+    pub nodes_out: Option<PathBuf>,
     /// Write a PNG evidence report per flagged meter, an overview and an index.html here.
     #[arg(long)]
     pub report_dir: Option<PathBuf>,
@@ -104,6 +109,13 @@ pub fn run(args: ScanArgs) -> anyhow::Result<Outcome> {
         read_opts.tz_offset_s,
         registry.as_ref(),
     );
+    // Transformer and feeder meters are judged by their balance below, not as premises.
+    if let Some(reg) = registry.as_ref().filter(|r| r.has_topology()) {
+        assessments.retain(|a| {
+            reg.get(a.meter_id.as_str())
+                .is_none_or(|e| !e.role.is_node())
+        });
+    }
     scan::rank(&mut assessments);
 
     if let Some(out) = &args.out {
@@ -131,14 +143,43 @@ pub fn run(args: ScanArgs) -> anyhow::Result<Outcome> {
             eprintln!("reports: {}", dir.join("index.html").display());
         }
     }
+    // The energy balance runs only when the registry describes a topology.
+    let nodes = match &registry {
+        Some(reg) if reg.has_topology() => {
+            let topology = registry::Topology::from_registry(reg).context("registry topology")?;
+            let mut nodes = balance::assess_nodes(
+                &topology,
+                reg,
+                &series,
+                until.map(|t| t.div_euclid(3600)),
+                read_opts.tz_offset_s,
+                &balance::LossModel::default(),
+                &balance::NodeRule::default(),
+            );
+            scan::rank_nodes(&mut nodes);
+            nodes
+        }
+        _ => Vec::new(),
+    };
+    if let Some(out) = &args.nodes_out {
+        let f = std::fs::File::create(out)
+            .with_context(|| format!("cannot write {}", out.display()))?;
+        scan::write_nodes_csv(std::io::BufWriter::new(f), &nodes)
+            .with_context(|| format!("writing {}", out.display()))?;
+    }
     if !args.quiet {
         print!("{}", scan::render_table(&assessments, args.top));
+        if !nodes.is_empty() {
+            print!("{}", scan::render_nodes_table(&nodes));
+        }
     }
-    Ok(if assessments.iter().any(|a| a.flagged) {
-        Outcome::Found
-    } else {
-        Outcome::Clean
-    })
+    Ok(
+        if assessments.iter().any(|a| a.flagged) || nodes.iter().any(|n| n.assessment.flagged) {
+            Outcome::Found
+        } else {
+            Outcome::Clean
+        },
+    )
 }
 
 /// A progress bar over the input size (compressed bytes for .gz files).

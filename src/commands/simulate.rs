@@ -10,7 +10,9 @@ use anyhow::{bail, Context};
 use chrono::NaiveDate;
 
 use super::Outcome;
-use crate::sim::{simulate, write_labels, write_registry, SimConfig};
+use crate::sim::{
+    grow, simulate, write_labels, write_node_labels, write_registry, SimConfig, TopologyConfig,
+};
 
 /// Options of `flatline simulate`.
 #[derive(Debug, clap::Args)]
@@ -48,6 +50,25 @@ pub struct SimulateArgs {
     /// Reading interval, minutes (a divisor of a day).
     #[arg(long, default_value_t = 30)]
     pub resolution_min: u32,
+    /// Grow a grid instead: feeders → transformers → homes, with transformer and feeder
+    /// meters in the readings, a `role` column in the registry, and one hidden farm, one
+    /// bypassed customer and one silent customer meter under the first three
+    /// transformers (see docs/balance.md). --homes, --businesses and --miners are ignored.
+    #[arg(long)]
+    pub topology: bool,
+    /// With --topology: number of transformers (all on one feeder).
+    #[arg(long, default_value_t = 5)]
+    pub transformers: usize,
+    /// With --topology: homes on each transformer.
+    #[arg(long, default_value_t = 100)]
+    pub homes_per_transformer: usize,
+    /// With --topology: rigs in the farm hidden before the meters of the first transformer.
+    #[arg(long, default_value_t = 40)]
+    pub farm_rigs: u32,
+    /// With --topology: where to write the node labels
+    /// (`node_id,role,scenario,onset,rigs,mining_kw,customer`).
+    #[arg(long)]
+    pub node_labels: Option<PathBuf>,
     /// Days after the start between which mining onsets fall, `FROM..TO`
     /// (default: the middle half of the span).
     #[arg(long)]
@@ -57,6 +78,9 @@ pub struct SimulateArgs {
 /// Runs `flatline simulate`.
 pub fn run(args: SimulateArgs) -> anyhow::Result<Outcome> {
     let cfg = config(&args)?;
+    if args.topology {
+        return run_topology(&args, &cfg);
+    }
     let fleet = simulate(&cfg);
     let n_rows = write_file(&args.out, |w| Ok(fleet.write_csv(w)?))
         .with_context(|| format!("writing {}", args.out.display()))?;
@@ -75,6 +99,53 @@ pub fn run(args: SimulateArgs) -> anyhow::Result<Outcome> {
         n_mining,
         cfg.days,
         cfg.resolution_min,
+        n_rows,
+        args.out.display()
+    );
+    Ok(Outcome::Clean)
+}
+
+/// `simulate --topology`: grows a grid on the checked options and writes its files. The
+/// scenarios begin at 60% of the span (at least 8 days in, so the balance has a week of
+/// baseline), on a 00:18-past-the-hour moment so nothing lines up with a block edge.
+fn run_topology(args: &SimulateArgs, cfg: &SimConfig) -> anyhow::Result<Outcome> {
+    if args.days < 10 {
+        bail!("--topology needs --days of at least 10 (a week of baseline before the events)");
+    }
+    let tcfg = TopologyConfig {
+        seed: cfg.seed,
+        feeders: 1,
+        transformers_per_feeder: args.transformers.max(1),
+        homes_per_transformer: args.homes_per_transformer.max(1),
+        days: cfg.days,
+        start_unix: cfg.start_unix,
+        resolution_min: cfg.resolution_min,
+        farm_rigs: args.farm_rigs,
+        event_day: (0.6 * cfg.days as f64).floor().max(8.0) + 0.3,
+        tz_offset_s: cfg.tz_offset_s,
+    };
+    let grid = grow(&tcfg);
+    let n_rows = write_file(&args.out, |w| Ok(grid.write_csv(w)?))
+        .with_context(|| format!("writing {}", args.out.display()))?;
+    if let Some(path) = &args.labels {
+        write_file(path, |w| Ok(write_labels(&grid.homes.labels(), w)?))
+            .with_context(|| format!("writing {}", path.display()))?;
+    }
+    if let Some(path) = &args.registry_out {
+        write_file(path, |w| Ok(grid.write_registry(w)?))
+            .with_context(|| format!("writing {}", path.display()))?;
+    }
+    if let Some(path) = &args.node_labels {
+        write_file(path, |w| Ok(write_node_labels(&grid.node_labels(), w)?))
+            .with_context(|| format!("writing {}", path.display()))?;
+    }
+    eprintln!(
+        "flatline simulate --topology: {} homes under {} transformers and {} feeder × {} days at {} min → {} rows in {}",
+        grid.homes.meters.len(),
+        grid.transformers.len(),
+        grid.feeders.len(),
+        tcfg.days,
+        tcfg.resolution_min,
         n_rows,
         args.out.display()
     );
