@@ -3,7 +3,11 @@
 //! customer meter, two clean — through the same readings → series → balance → verdict
 //! path that `scan` uses.
 
+mod common;
+
 use std::collections::HashMap;
+
+use common::{code, flatline, read_csv, stderr};
 
 use flatline::core::balance::{assess_nodes, LossModel, NodeAssessment, NodeRule};
 use flatline::core::registry::{parse_registry, Registry, Topology};
@@ -190,4 +194,57 @@ fn losses_alone_do_not_alarm_even_when_the_loss_model_is_off_by_half() {
             );
         }
     }
+}
+
+#[test]
+fn simulate_topology_then_scan_reports_the_suspect_nodes_and_exits_1() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = |name: &str| dir.path().join(name).to_str().unwrap().to_string();
+    let sim = flatline(&[
+        "simulate",
+        "--topology",
+        "--transformers",
+        "4",
+        "--homes-per-transformer",
+        "30",
+        "--farm-rigs",
+        "30",
+        "--days",
+        "30",
+        "--resolution-min",
+        "60",
+        "--out",
+        &p("grid.csv"),
+        "--registry-out",
+        &p("reg.csv"),
+        "--node-labels",
+        &p("nodes.csv"),
+    ]);
+    assert_eq!(code(&sim), 0, "{}", stderr(&sim));
+    let scan = flatline(&[
+        "scan",
+        &p("grid.csv"),
+        "--registry",
+        &p("reg.csv"),
+        "--out",
+        &p("out.csv"),
+        "--all",
+        "--nodes-out",
+        &p("nodes_out.csv"),
+    ]);
+    assert_eq!(code(&scan), 1, "{}", stderr(&scan));
+    let stdout = String::from_utf8_lossy(&scan.stdout);
+    assert!(stdout.contains("transformer T-0101: ≈"), "{stdout}");
+    let flagged: Vec<String> = read_csv(std::path::Path::new(&p("nodes_out.csv")))
+        .into_iter()
+        .filter(|r| r["flagged"] == "true")
+        .map(|r| r["node_id"].clone())
+        .collect();
+    assert_eq!(flagged, ["T-0101", "T-0102"]);
+    let customers = read_csv(std::path::Path::new(&p("out.csv")));
+    assert_eq!(
+        customers.len(),
+        4 * 30,
+        "node meters are not judged as premises"
+    );
 }
