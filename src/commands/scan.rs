@@ -14,7 +14,7 @@ use super::Outcome;
 use crate::core::balance;
 use crate::core::registry::{self, Registry};
 use crate::core::Model;
-use crate::scan;
+use crate::{report, scan};
 
 /// Options of `flatline scan`.
 #[derive(Debug, clap::Args)]
@@ -166,6 +166,17 @@ pub fn run(args: ScanArgs) -> anyhow::Result<Outcome> {
             .with_context(|| format!("cannot write {}", out.display()))?;
         scan::write_nodes_csv(std::io::BufWriter::new(f), &nodes)
             .with_context(|| format!("writing {}", out.display()))?;
+    }
+    if let Some(dir) = args.report_dir.as_ref().filter(|_| !nodes.is_empty()) {
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+        for n in nodes.iter().filter(|n| n.assessment.flagged) {
+            let Some(b) = &n.balance else { continue };
+            let name = format!(
+                "node-{}.png",
+                report::safe_file_name(n.assessment.meter_id.as_str())
+            );
+            report::write_node_png(b, &n.assessment, read_opts.tz_offset_s, &dir.join(name))?;
+        }
     }
     if !args.quiet {
         print!("{}", scan::render_table(&assessments, args.top));

@@ -262,6 +262,9 @@ pub struct NodeAssessment {
     pub n_incomplete: usize,
     /// Customers that look bypassed.
     pub bypassed: Vec<Bypass>,
+    /// The balance judged, kept for evidence pages ([`assess_nodes`] fills it; `None`
+    /// from [`assess_node`] and for node meters without readings).
+    pub balance: Option<Balance>,
 }
 
 /// Judges one node's balance as of `as_of_hour` (exclusive). `children` are the series of
@@ -354,6 +357,7 @@ pub fn assess_node(
         losses_kw,
         n_incomplete,
         bypassed,
+        balance: None,
     }
 }
 
@@ -408,6 +412,7 @@ pub fn assess_nodes(
                     losses_kw: 0.0,
                     n_incomplete: 0,
                     bypassed: Vec::new(),
+                    balance: None,
                 };
             };
             let rating = registry.get(node).and_then(|e| e.contracted_kw);
@@ -419,7 +424,9 @@ pub fn assess_nodes(
                 .into_iter()
                 .filter(|(id, _)| topology.role(id.as_str()).is_none())
                 .collect();
-            assess_node(&b, &customers, as_of, tz_offset_s, rule)
+            let mut n = assess_node(&b, &customers, as_of, tz_offset_s, rule);
+            n.balance = Some(b);
+            n
         })
         .collect()
 }

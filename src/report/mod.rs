@@ -19,6 +19,7 @@
 //! - `layout`: the pixel rectangles of the page ([`chart_layout`]).
 //! - `meter`: the per-meter page.
 //! - `overview`: the fleet scatter.
+//! - `node`: the energy-balance page of a transformer or feeder ([`draw_node_report`]).
 //! - `index`: `index.html` and [`safe_file_name`].
 //! - `style`: palette, colour ramp, number and text helpers.
 //! - `fonts`: the embedded font and its registration.
@@ -27,6 +28,7 @@ mod fonts;
 mod index;
 mod layout;
 mod meter;
+mod node;
 mod overview;
 mod style;
 
@@ -41,6 +43,7 @@ pub use layout::{chart_layout, Layout, PixelRect};
 pub use meter::{
     draw_meter_report, render_meter_rgb, shown_hours, write_meter_png, ONSET_COLOR, PLATEAU_FILL,
 };
+pub use node::{draw_node_report, write_node_png};
 mod fleet;
 pub use fleet::{group_names, peer_bands, population};
 pub use overview::{draw_overview, write_overview_png};
