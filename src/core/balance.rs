@@ -796,7 +796,7 @@ mod tests {
             &(0..30 * 24)
                 .map(|i| {
                     let h = start + i;
-                    let wobble = 0.4 * ((h % 24) as f32 / 24.0 * 6.283).sin();
+                    let wobble = 0.4 * ((h % 24) as f32 / 24.0 * std::f32::consts::TAU).sin();
                     base + wobble + if h >= on { step } else { 0.0 }
                 })
                 .collect::<Vec<_>>(),
