@@ -620,7 +620,13 @@ impl Model {
     /// Plain-language reasons for a scored measurement, strongest first.
     /// `running_kw` is the rigs' power when running (counts rigs); `excess_kw` the power
     /// added on average (the energy taken).
-    pub fn reasons(&self, m: &Measured, s: &Scored, running_kw: f64, excess_kw: f64) -> Vec<String> {
+    pub fn reasons(
+        &self,
+        m: &Measured,
+        s: &Scored,
+        running_kw: f64,
+        excess_kw: f64,
+    ) -> Vec<String> {
         let ep = &m.episode;
         let peer = &self.peers[s.peer];
         let mut out = Vec::new();
