@@ -148,6 +148,9 @@ run_watch() { # run_watch ROUND LABEL EXTRA_ARGS...
   done
   local accepted
   accepted=$(metric readings_accepted_total "$mport")
+  # Kept for a look at rejections, duplicates and reconnects when a count is off.
+  curl -s "http://127.0.0.1:$mport/metrics" >"$out/$label-$round.metrics"
+  cp "$work/watch.log" "$out/$label-$round.log"
   stop "$watch"
   stop "$broker"
   echo "$label $round $(since "$t0" "$t_ingest") $(since "$t0" "$t_pub") $processed $accepted $(since "$t0" "$t_scored") $scored" >>"$tsv"
@@ -165,7 +168,7 @@ awk -v n="$n" -v rounds="$rounds" '
     if (NF >= 8) { s[$1] += $7; a[$1] = $8 } }
   END {
     printf "Stream: %d readings (QoS 1, one message each), mean of %d rounds.\n\n", n, rounds
-    print "| receiver | wall (s) | readings/s | publisher alone done (s) | lost | scorer caught up (s) | assessments |"
+    print "| receiver | wall (s) | readings/s | publisher finished (s) | lost | scorer caught up (s) | assessments |"
     print "|---|---:|---:|---:|---:|---:|---:|"
     split("mosquitto_sub watch_rescore_1h watch_rescore_24h", order, " ")
     label["mosquitto_sub"] = "`mosquitto_sub -q 1` alone"
