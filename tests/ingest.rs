@@ -4,6 +4,9 @@
 
 use std::collections::BTreeMap;
 use std::io::Write;
+mod common;
+
+use common::datasets_dir;
 use std::path::{Path, PathBuf};
 
 use flate2::write::GzEncoder;
@@ -14,19 +17,6 @@ use flatline::ingest::{
     ReadOptions, RejectReason,
 };
 use tempfile::TempDir;
-
-/// The folder of real datasets: `$FLATLINE_DATASETS` if set, else `<manifest>/../shared/datasets`
-/// (a checkout beside `shared/`), else `/work/shared/datasets`.
-fn datasets_dir() -> PathBuf {
-    if let Some(dir) = std::env::var_os("FLATLINE_DATASETS") {
-        return PathBuf::from(dir);
-    }
-    let beside = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/datasets");
-    if beside.is_dir() {
-        return beside;
-    }
-    PathBuf::from("/work/shared/datasets")
-}
 
 /// Writes `text` to `dir/name` and returns the path.
 fn write(dir: &Path, name: &str, text: &str) -> PathBuf {

@@ -502,3 +502,35 @@ fn farms_injected_into_real_businesses_are_mostly_found_with_few_false_alarms() 
     assert!(recall >= 0.5, "recall {recall}");
     assert!(fpr <= 0.03, "false-positive rate {fpr}");
 }
+
+#[test]
+fn every_sample_miner_is_dated_within_two_hours_of_its_switch_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out.csv");
+    flatline(&[
+        "scan",
+        repo(SAMPLE).to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "-q",
+    ]);
+    let since: std::collections::HashMap<String, String> = read_csv(&out)
+        .into_iter()
+        .map(|r| (r["meter_id"].clone(), r["since"].clone()))
+        .collect();
+    let hour = |s: &str| chrono::DateTime::parse_from_rfc3339(s).unwrap().timestamp() / 3600;
+    for label in read_csv(&repo("sample-meters/labels.csv"))
+        .into_iter()
+        .filter(|r| r["mining"] == "true")
+    {
+        let found = hour(&since[&label["meter_id"]]);
+        let truth = hour(&label["onset"]);
+        assert!(
+            (found - truth).abs() <= 2,
+            "{}: since {} vs switch-on {}",
+            label["meter_id"],
+            since[&label["meter_id"]],
+            label["onset"]
+        );
+    }
+}

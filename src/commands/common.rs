@@ -6,7 +6,8 @@
 
 use anyhow::{bail, Context};
 
-use crate::core::Unit;
+use crate::core::registry::{self, Registry};
+use crate::core::{Model, Unit};
 use crate::ingest::timestamp::{parse_timestamp, parse_utc_offset};
 use crate::ingest::{Format, IngestSummary, ReadOptions};
 
@@ -172,5 +173,64 @@ mod tests {
             assert_eq!(parse_timestamp_arg(text).unwrap(), expected, "{text:?}");
         }
         assert!(parse_timestamp_arg("yesterday").is_err());
+    }
+}
+
+/// Options shared by the commands that judge meters (`scan`, `eval`, `report`): as of when,
+/// with which model, knowing which sites.
+#[derive(Debug, clap::Args)]
+pub struct JudgeArgs {
+    /// Judge as if it were this moment: ignore later readings (RFC 3339, "YYYY-MM-DD HH:MM", or unix seconds).
+    #[arg(long)]
+    pub until: Option<String>,
+    /// Model file (default: the model built into this binary, models/default.json).
+    #[arg(long)]
+    pub model: Option<std::path::PathBuf>,
+    /// Registry CSV (meter_id,class,contracted_kw,feeder,allowed) of known legitimate loads.
+    #[arg(long)]
+    pub registry: Option<std::path::PathBuf>,
+}
+
+/// [`JudgeArgs`] and [`ReadArgs`] checked and loaded once at start-up.
+pub struct Judging {
+    /// `--until` in unix seconds.
+    pub until: Option<i64>,
+    /// Read options with `--until` applied.
+    pub read: ReadOptions,
+    /// The model: `--model`, or the one built in.
+    pub model: std::borrow::Cow<'static, Model>,
+    /// The registry, if given.
+    pub registry: Option<Registry>,
+}
+
+impl Judging {
+    /// `--until` as an hour index.
+    pub fn until_hour(&self) -> Option<i64> {
+        self.until.map(|t| t.div_euclid(3600))
+    }
+}
+
+impl JudgeArgs {
+    /// Parses `--until`, builds the read options, loads the model and the registry.
+    pub fn load(&self, read: &ReadArgs) -> anyhow::Result<Judging> {
+        let until = self.until.as_deref().map(parse_timestamp_arg).transpose()?;
+        let model = match &self.model {
+            Some(p) => std::borrow::Cow::Owned(Model::load(p)?),
+            None => std::borrow::Cow::Borrowed(Model::embedded()),
+        };
+        let registry = match &self.registry {
+            Some(p) => {
+                let f = std::fs::File::open(p)
+                    .with_context(|| format!("cannot open registry {}", p.display()))?;
+                Some(registry::parse_registry(f, &p.display().to_string())?)
+            }
+            None => None,
+        };
+        Ok(Judging {
+            until,
+            read: read.read_options(until)?,
+            model,
+            registry,
+        })
     }
 }

@@ -4,8 +4,7 @@ use std::path::PathBuf;
 
 use anyhow::Context as _;
 
-use super::common::{self, ReadArgs};
-use super::scan::{load_model, load_registry};
+use super::common::{JudgeArgs, Judging, ReadArgs};
 use super::Outcome;
 use crate::evaluate::{self, Method};
 use crate::scan;
@@ -19,12 +18,6 @@ pub struct EvalArgs {
     /// Labels CSV(s) from `flatline simulate` / `flatline inject`.
     #[arg(long = "labels", required = true)]
     pub labels: Vec<PathBuf>,
-    /// Model file (default: the built-in model).
-    #[arg(long)]
-    pub model: Option<PathBuf>,
-    /// Registry CSV.
-    #[arg(long)]
-    pub registry: Option<PathBuf>,
     /// Judge with the model, the official rule, or either.
     #[arg(long, value_enum, default_value_t = Method::Model)]
     pub method: Method,
@@ -37,23 +30,20 @@ pub struct EvalArgs {
     /// Longest delay after onset that is replayed.
     #[arg(long, default_value_t = 14 * 24)]
     pub ttd_horizon_hours: i64,
-    /// Evaluate as of this moment (ignore later readings).
-    #[arg(long)]
-    pub until: Option<String>,
+    #[command(flatten)]
+    pub judge: JudgeArgs,
     #[command(flatten)]
     pub read: ReadArgs,
 }
 
 /// Runs `flatline eval`.
 pub fn run(args: EvalArgs) -> anyhow::Result<Outcome> {
-    let until = args
-        .until
-        .as_deref()
-        .map(common::parse_timestamp_arg)
-        .transpose()?;
-    let read_opts = args.read.read_options(until)?;
-    let model = load_model(args.model.as_ref())?;
-    let registry = load_registry(args.registry.as_ref())?;
+    let Judging {
+        read: read_opts,
+        model,
+        registry,
+        ..
+    } = args.judge.load(&args.read)?;
     let labels = super::train::read_labels(&args.labels)?;
     let (series, summary) = scan::load_series(&args.paths, &read_opts, None)?;
     if summary.n_bad() > 0 {

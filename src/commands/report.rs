@@ -5,8 +5,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
 
-use super::common::{self, ReadArgs};
-use super::scan::{load_model, load_registry};
+use super::common::{JudgeArgs, Judging, ReadArgs};
 use super::Outcome;
 use crate::core::registry::Registry;
 use crate::core::{Assessment, Model};
@@ -24,15 +23,6 @@ pub struct ReportArgs {
     /// The PNG to write.
     #[arg(long)]
     pub out: PathBuf,
-    /// Report as of this moment (ignore later readings).
-    #[arg(long)]
-    pub until: Option<String>,
-    /// Model file (default: the built-in model).
-    #[arg(long)]
-    pub model: Option<PathBuf>,
-    /// Registry CSV.
-    #[arg(long)]
-    pub registry: Option<PathBuf>,
     /// Price per kWh, to show the unexplained energy in money (e.g. 0.25).
     #[arg(long)]
     pub tariff: Option<f64>,
@@ -40,19 +30,19 @@ pub struct ReportArgs {
     #[arg(long, default_value = "EUR")]
     pub currency: String,
     #[command(flatten)]
+    pub judge: JudgeArgs,
+    #[command(flatten)]
     pub read: ReadArgs,
 }
 
 /// Runs `flatline report`.
 pub fn run(args: ReportArgs) -> anyhow::Result<Outcome> {
-    let until = args
-        .until
-        .as_deref()
-        .map(common::parse_timestamp_arg)
-        .transpose()?;
-    let read_opts = args.read.read_options(until)?;
-    let model = load_model(args.model.as_ref())?;
-    let registry = load_registry(args.registry.as_ref())?;
+    let Judging {
+        until,
+        read: read_opts,
+        model,
+        registry,
+    } = args.judge.load(&args.read)?;
     let (series, _) = scan::load_series(&args.paths, &read_opts, None)?;
     let assessments = scan::assess_all(
         &series,

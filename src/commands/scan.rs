@@ -9,11 +9,9 @@ use std::path::PathBuf;
 
 use anyhow::Context as _;
 
-use super::common::{self, ReadArgs};
+use super::common::{JudgeArgs, Judging, ReadArgs};
 use super::Outcome;
-use crate::core::balance;
-use crate::core::registry::{self, Registry};
-use crate::core::Model;
+use crate::core::{balance, registry};
 use crate::{report, scan};
 
 /// Options of `flatline scan`.
@@ -31,15 +29,6 @@ pub struct ScanArgs {
     /// Write NDJSON instead of CSV.
     #[arg(long)]
     pub json: bool,
-    /// Scan as if it were this moment: ignore later readings (RFC 3339, "YYYY-MM-DD HH:MM", or unix seconds).
-    #[arg(long)]
-    pub until: Option<String>,
-    /// Registry CSV (meter_id,class,contracted_kw,feeder,allowed) of known legitimate loads.
-    #[arg(long)]
-    pub registry: Option<PathBuf>,
-    /// Model file (default: the model built into this binary, models/default.json).
-    #[arg(long)]
-    pub model: Option<PathBuf>,
     /// Write the energy-balance verdicts of transformer and feeder meters here (CSV; needs
     /// a --registry with a `role` column, see docs/balance.md).
     #[arg(long)]
@@ -54,35 +43,19 @@ pub struct ScanArgs {
     #[arg(long, short)]
     pub quiet: bool,
     #[command(flatten)]
+    pub judge: JudgeArgs,
+    #[command(flatten)]
     pub read: ReadArgs,
-}
-
-/// Loads `--model` or the embedded default.
-pub fn load_model(path: Option<&PathBuf>) -> anyhow::Result<std::borrow::Cow<'static, Model>> {
-    Ok(match path {
-        Some(p) => std::borrow::Cow::Owned(Model::load(p)?),
-        None => std::borrow::Cow::Borrowed(Model::embedded()),
-    })
-}
-
-/// Loads `--registry`, if given.
-pub fn load_registry(path: Option<&PathBuf>) -> anyhow::Result<Option<Registry>> {
-    let Some(p) = path else { return Ok(None) };
-    let f =
-        std::fs::File::open(p).with_context(|| format!("cannot open registry {}", p.display()))?;
-    Ok(Some(registry::parse_registry(f, &p.display().to_string())?))
 }
 
 /// Runs `flatline scan`.
 pub fn run(args: ScanArgs) -> anyhow::Result<Outcome> {
-    let until = args
-        .until
-        .as_deref()
-        .map(common::parse_timestamp_arg)
-        .transpose()?;
-    let read_opts = args.read.read_options(until)?;
-    let model = load_model(args.model.as_ref())?;
-    let registry = load_registry(args.registry.as_ref())?;
+    let Judging {
+        until,
+        read: read_opts,
+        model,
+        registry,
+    } = args.judge.load(&args.read)?;
 
     let progress =
         (!args.quiet && std::io::stderr().is_terminal()).then(|| bytes_progress(&args.paths));

@@ -510,9 +510,20 @@ fn find_onset(start: i64, w: &[f32], tz_offset_s: i32) -> Option<Onset> {
         let base = before_med[k_best][slot_of(b)];
         block_val[b].is_finite() && base.is_finite() && block_val[b] >= base + 0.5 * size
     };
+    // An outage of up to 12 hours (two blocks) inside the episode does not end it.
     let mut k = k_best;
-    while k > MIN_BEFORE_BLOCKS && raised(k - 1) {
-        k -= 1;
+    let mut j = k_best;
+    while j > MIN_BEFORE_BLOCKS {
+        if raised(j - 1) {
+            j -= 1;
+            k = j;
+        } else if j >= MIN_BEFORE_BLOCKS + 2
+            && (raised(j - 2) || (j >= MIN_BEFORE_BLOCKS + 3 && raised(j - 3)))
+        {
+            j -= 1;
+        } else {
+            break;
+        }
     }
     // A step must clear the baseline's own noise to count as an onset.
     let base_start = 0usize;

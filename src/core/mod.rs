@@ -87,11 +87,19 @@ pub fn assess(
         .map(|p| p.median_floor_kw)
         .fold(f64::INFINITY, f64::min)
         .max(0.0);
-    let excess_kw = match m.onset {
+    // Two different quantities: the rigs' *running* power (the step, or the floor above a
+    // quiet premises) counts rigs; the power added *on average* (less when the rigs are
+    // curtailed at peak hours or restart) is the energy taken. The average never exceeds
+    // the running power.
+    let running_kw = match m.onset {
         Some(o) => o.added_kw,
         None => (m.episode.floor_kw - quiet_floor).max(0.0),
     };
-    let mut reasons = model.reasons(&m, &scored, excess_kw);
+    let excess_kw = match m.onset {
+        Some(o) => running_kw.min((m.episode.mean_kw - o.baseline_kw).max(0.0)),
+        None => running_kw.min((m.episode.mean_kw - quiet_floor).max(0.0)),
+    };
+    let mut reasons = model.reasons(&m, &scored, running_kw, excess_kw);
     let mut notes = Vec::new();
     let mut status = if scored.flagged {
         Status::Suspect
@@ -99,10 +107,10 @@ pub fn assess(
         Status::Clear
     };
     // However much it looks like mining, a flat load smaller than the smallest rig is not one.
-    if scored.flagged && excess_kw < verdict::MIN_RIG_KW {
+    if scored.flagged && running_kw < verdict::MIN_RIG_KW {
         status = Status::Clear;
         reasons.push(format!(
-            "the unexplained flat load ({excess_kw:.1} kW) is smaller than any mining rig (≥{:.1} kW)",
+            "the unexplained flat load ({running_kw:.1} kW) is smaller than any mining rig (≥{:.1} kW)",
             verdict::MIN_RIG_KW
         ));
     }
@@ -165,7 +173,7 @@ pub fn assess(
         status,
         level_kw: m.episode.mean_kw,
         excess_kw,
-        est_rigs: rigs_for_kw(excess_kw),
+        est_rigs: rigs_for_kw(running_kw),
         excess_kwh_per_day: excess_kw * 24.0,
         since_hour: m.onset.map_or(m.window_start_hour, |o| o.hour),
         onset_found: m.onset.is_some(),

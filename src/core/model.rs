@@ -618,7 +618,15 @@ impl Model {
     }
 
     /// Plain-language reasons for a scored measurement, strongest first.
-    pub fn reasons(&self, m: &Measured, s: &Scored, excess_kw: f64) -> Vec<String> {
+    /// `running_kw` is the rigs' power when running (counts rigs); `excess_kw` the power
+    /// added on average (the energy taken).
+    pub fn reasons(
+        &self,
+        m: &Measured,
+        s: &Scored,
+        running_kw: f64,
+        excess_kw: f64,
+    ) -> Vec<String> {
         let ep = &m.episode;
         let peer = &self.peers[s.peer];
         let mut out = Vec::new();
@@ -733,7 +741,7 @@ impl Model {
             }
         }
         if s.flagged {
-            let rigs = rigs_for_kw(excess_kw);
+            let rigs = rigs_for_kw(running_kw);
             let rig_text = if rigs < 0.75 {
                 "less than one S19-class rig (≈ an older S9)".to_string()
             } else {

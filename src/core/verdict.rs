@@ -59,9 +59,11 @@ pub struct Assessment {
     pub status: Status,
     /// Mean kW over the suspicious episode (or the analysed window when there is none).
     pub level_kw: f64,
-    /// Flat load in kW beyond what the meter drew before the episode (or beyond comparable meters).
+    /// Unexplained load in kW added *on average* over the episode, beyond what the meter drew
+    /// before it (or beyond a quiet premises' floor when no switch-on was seen): the energy
+    /// taken. Lower than the rigs' running power when they are curtailed or restart.
     pub excess_kw: f64,
-    /// `excess_kw` in S19-class rigs.
+    /// The rigs' running power (the flat step) in S19-class rigs.
     pub est_rigs: f64,
     /// `excess_kw` as energy per day.
     pub excess_kwh_per_day: f64,

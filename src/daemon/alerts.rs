@@ -85,7 +85,11 @@ struct Last {
     score: f64,
 }
 
-/// Score bands: a move from one band to another is a material change.
+/// How far the score must move from the last alerted score for a band change to count.
+pub const MATERIAL_SCORE_CHANGE: f64 = 0.05;
+
+/// Score bands: a move from one band to another (by at least [`MATERIAL_SCORE_CHANGE`]) is
+/// a material change.
 pub fn score_band(score: f64) -> u8 {
     match score {
         s if s >= 0.9 => 3,
@@ -162,7 +166,11 @@ impl AlertBook {
             (Some(l), true, _) => {
                 let floor = l.est_rigs.abs().max(1.0);
                 let rigs_moved = (a.est_rigs - l.est_rigs).abs() > MATERIAL_RIGS_CHANGE * floor;
-                if !rigs_moved && score_band(a.score) == score_band(l.score) {
+                // A band change counts only with a real move of the score, so a score
+                // wobbling around a band edge (0.91, 0.89, 0.90) does not re-alert.
+                let band_moved = score_band(a.score) != score_band(l.score)
+                    && (a.score - l.score).abs() >= MATERIAL_SCORE_CHANGE;
+                if !rigs_moved && !band_moved {
                     return None;
                 }
                 (AlertKind::Changed, l.episode)
@@ -255,6 +263,19 @@ mod tests {
         check(
             &[(true, 0.8, 10.0), (true, 0.8, 13.0), (true, 0.8, 13.0)],
             &[Some(Suspect), Some(Changed), None],
+        );
+    }
+
+    #[test]
+    fn a_score_wobbling_around_a_band_edge_is_not_realerted() {
+        check(
+            &[
+                (true, 0.88, 2.0),
+                (true, 0.91, 2.0),
+                (true, 0.89, 2.0),
+                (true, 0.92, 2.0),
+            ],
+            &[Some(Suspect), None, None, None],
         );
     }
 

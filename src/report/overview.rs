@@ -1,6 +1,6 @@
 //! The fleet overview: every meter on the two features that separate mining from
 //! everything else — how much it draws (level) and how flat it draws it — coloured and
-//! shaped by model cluster, with the flagged meters ringed and labelled.
+//! shaped by comparable-meter group (the model's peer clustering), with the flagged meters ringed and labelled.
 //!
 //! Mining sits alone in the top right (high and flat); homes spread across the lower
 //! left; legitimate flat loads (fridges in empty homes, data centres) sit high on the
@@ -40,7 +40,7 @@ pub fn draw_overview<DB: DrawingBackend>(
     put(
         root,
         &format!(
-            "{} meters, {} flagged (ringed, labelled).  Mining sits top right: high and flat.  Colour and shape = model cluster.",
+            "{} meters, {} flagged (ringed, labelled).  Mining sits top right: high and flat.  Colour and shape = comparable-meter group.",
             thousands(population.len() as f64, 0),
             thousands(n_flagged as f64, 0)
         ),
@@ -168,7 +168,7 @@ pub fn draw_overview<DB: DrawingBackend>(
     // Legend: one row per cluster with its marker and count.
     let lx = w - legend_w + 10;
     let mut y = 130;
-    put(root, "Clusters", &bold(20.0, INK), (lx, y))?;
+    put(root, "Comparable groups", &bold(20.0, INK), (lx, y))?;
     y += 34;
     for k in 0..n_clusters {
         if y > h - 80 {
