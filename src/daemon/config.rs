@@ -15,7 +15,7 @@ use std::sync::Arc;
 
 use serde::Deserialize;
 
-use crate::core::registry::{parse_registry, Registry, RegistryError};
+use crate::core::registry::{parse_registry, Registry, RegistryError, Topology};
 use crate::core::Model;
 
 use super::payload::Limits;
@@ -516,7 +516,12 @@ impl RawConfig {
                 path: path.clone(),
                 source,
             })?;
-            Some(Arc::new(parse_registry(file, &name)?))
+            let registry = parse_registry(file, &name)?;
+            // A registry with transformer/feeder rows must describe a sound topology: the
+            // ingest stage balances nodes on it and does not re-check.
+            Topology::from_registry(&registry)
+                .map_err(|e| ConfigError::Invalid(format!("detector.registry {name}: {e}")))?;
+            Some(Arc::new(registry))
         };
         Ok(Settings {
             broker: BrokerSettings {

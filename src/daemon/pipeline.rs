@@ -35,6 +35,8 @@ use std::time::{Duration, Instant};
 use rumqttc::QoS;
 use tokio::sync::{mpsc, watch};
 
+use crate::core::balance;
+use crate::core::registry::{Role, Topology};
 use crate::core::series::HourlySeries;
 use crate::core::verdict::Assessment;
 use crate::core::MeterId;
@@ -218,6 +220,14 @@ pub async fn run(
         std::thread::Builder::new()
             .name("flatline-ingest".into())
             .spawn(move || {
+                // Checked when the settings were built; a registry without node rows has
+                // no topology and the daemon scores every meter as a premises.
+                let topology = s
+                    .registry
+                    .as_deref()
+                    .and_then(|r| Topology::from_registry(r).ok())
+                    .filter(|t| !t.is_empty())
+                    .map(Arc::new);
                 let mut ingest = Ingest {
                     s,
                     store,
@@ -228,6 +238,7 @@ pub async fn run(
                     metrics,
                     pending: Vec::new(),
                     log: RateLimitedLog::new(),
+                    topology,
                 };
                 let result = ingest.run(ingest_rx);
                 let _ = done_tx.send(result.map(|()| {
@@ -423,6 +434,8 @@ struct Ingest {
     /// Tokens of messages handled since the last fsync.
     pending: Vec<AckToken>,
     log: RateLimitedLog,
+    /// Transformers and feeders to balance, when the registry names them.
+    topology: Option<Arc<Topology>>,
 }
 
 impl Ingest {
@@ -541,6 +554,13 @@ impl Ingest {
     }
 
     fn score(&mut self, id: &MeterId, as_of: i64) {
+        // A transformer or feeder meter is judged by its balance, not as a premises.
+        if let Some(topo) = self.topology.clone() {
+            if let Some(role) = topo.role(id.as_str()) {
+                self.score_node(&topo, id, role, as_of);
+                return;
+            }
+        }
         let Some(m) = self.table.get(id.as_str()) else {
             return;
         };
@@ -558,6 +578,68 @@ impl Ingest {
                 alert,
                 series,
                 assessment: a,
+            });
+        }
+    }
+}
+
+impl Ingest {
+    /// Balances a node meter against its children's current windows, as of the hour its
+    /// own readings crossed, and alerts like a meter (same book, same topic layout, keyed
+    /// by the node's id). Children whose latest hour has not arrived yet leave that hour
+    /// incomplete, which is never counted as theft; the next hour's scoring sees it.
+    fn score_node(&mut self, topo: &Topology, id: &MeterId, role: Role, as_of: i64) {
+        let Some(m) = self.table.get(id.as_str()) else {
+            return;
+        };
+        let node_series = m.window.series(m.unit);
+        let table = &self.table;
+        let has = |c: &str| table.get(c).is_some();
+        let children: Vec<(MeterId, Option<HourlySeries>)> =
+            balance::metered_children(topo, id.as_str(), &has)
+                .into_iter()
+                .map(|c| {
+                    let s = table.get(&c).map(|m| m.window.series(m.unit));
+                    (MeterId::from(c.as_str()), s)
+                })
+                .collect();
+        let refs: Vec<(MeterId, Option<&HourlySeries>)> = children
+            .iter()
+            .map(|(c, s)| (c.clone(), s.as_ref()))
+            .collect();
+        let rating = self
+            .s
+            .registry
+            .as_ref()
+            .and_then(|r| r.get(id.as_str()))
+            .and_then(|e| e.contracted_kw);
+        let b = balance::balance(
+            id,
+            role,
+            &node_series,
+            &refs,
+            rating,
+            &balance::LossModel::default(),
+        );
+        let customers: Vec<(MeterId, Option<&HourlySeries>)> = refs
+            .into_iter()
+            .filter(|(c, _)| topo.role(c.as_str()).is_none())
+            .collect();
+        let n = balance::assess_node(
+            &b,
+            &customers,
+            as_of,
+            self.s.tz_offset_s,
+            &balance::NodeRule::default(),
+        );
+        self.metrics.assessments.fetch_add(1, Relaxed);
+        if let Some(alert) = self.book.decide(&n.assessment) {
+            self.book.record(&alert);
+            // The evidence page shows the unexplained load as the "meter" it judged.
+            let _ = self.alert_tx.blocking_send(AlertJob {
+                alert,
+                series: b.unexplained_kw,
+                assessment: n.assessment,
             });
         }
     }
