@@ -353,7 +353,7 @@ pub fn quantile(v: &mut [f64], q: f64) -> f64 {
         return f64::NAN;
     }
     let pos = q.clamp(0.0, 1.0) * (v.len() - 1) as f64;
-    let lo = pos.floor() as usize;
+    let lo = pos as usize; // pos ≥ 0: truncation is floor, without a libm call
     let n = v.len();
     let (_, &mut a, rest) = v.select_nth_unstable_by(lo, |x, y| x.total_cmp(y));
     if lo + 1 < n && pos > lo as f64 {
@@ -575,7 +575,7 @@ fn sorted_quantile(v: &[f64], q: f64) -> f64 {
         return f64::NAN;
     }
     let pos = q * (v.len() - 1) as f64;
-    let lo = pos.floor() as usize;
+    let lo = pos as usize; // pos ≥ 0: truncation is floor, without a libm call
     let hi = (lo + 1).min(v.len() - 1);
     v[lo] + (v[hi] - v[lo]) * (pos - lo as f64)
 }
