@@ -9,6 +9,7 @@ mod support {
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -99,6 +100,8 @@ fn watch_alerts_on_the_transformer_hiding_a_farm_and_on_no_clean_node() {
             .arg(&registry)
             .arg("--state-dir")
             .arg(&state)
+            .arg("--report-dir")
+            .arg(state.join("reports"))
             .args(["--subscribe", "meters/+/reading"])
             .env("RUST_LOG", "warn")
             .stdout(Stdio::null())
@@ -144,6 +147,7 @@ fn watch_alerts_on_the_transformer_hiding_a_farm_and_on_no_clean_node() {
         .find(|a| a["meter_id"] == "T-0101")
         .unwrap();
     let reason = farm["reasons"][0].as_str().unwrap().to_string();
+    assert!(Path::new(farm["report_path"].as_str().unwrap()).exists());
     assert!(reason.starts_with("transformer T-0101: ≈"), "{reason}");
     drop(watch);
     let suspects: Vec<String> = alerts()
