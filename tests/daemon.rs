@@ -489,6 +489,17 @@ fn the_demo_on_the_embedded_broker_finds_the_farm_and_draws_it() {
         .unwrap()
         .to_string();
     assert!(std::fs::metadata(png).unwrap().len() > 1000);
+
+    // The grid phase: the farm wired around the meters under T-0101 is found by energy
+    // balance, once; the only other suspect allowed is T-0102, whose customer is bypassed.
+    let grid = out.join("grid-state");
+    assert_eq!(suspect_alerts_for(&grid, "T-0101"), 1);
+    for a in alerts(&grid) {
+        if a["kind"] == "suspect" {
+            let id = a["meter_id"].as_str().unwrap();
+            assert!(id == "T-0101" || id == "T-0102", "false alarm on {id}");
+        }
+    }
 }
 
 /// Meter ids `flatline scan` flags in a dump (with a registry), each with its `since`, as

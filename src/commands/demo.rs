@@ -31,6 +31,9 @@ pub struct DemoArgs {
     /// Seed of the simulated fleet.
     #[arg(long, default_value_t = 7)]
     pub seed: u64,
+    /// Skip the second phase (a farm wired around the meters, found by energy balance).
+    #[arg(long)]
+    pub no_grid: bool,
 }
 
 /// Runs `flatline demo`. Exits 1 when suspects were found, like `scan`.
@@ -45,6 +48,7 @@ pub fn run(args: DemoArgs) -> anyhow::Result<Outcome> {
         n_miners: args.miners,
         days: args.days,
         seed: args.seed,
+        grid: !args.no_grid,
         ..DemoOptions::default()
     };
     println!(
@@ -93,15 +97,48 @@ pub fn run(args: DemoArgs) -> anyhow::Result<Outcome> {
             missed.join(", ")
         );
     }
+    let mut found = !suspects.is_empty();
+    if let Some(g) = &s.grid {
+        println!(
+            "energy balance: a feeder of 4 transformers × 60 homes ({} meters, {} readings), a farm wired around the customer meters under one of them…",
+            g.n_meters, g.published.n_published
+        );
+        let nodes = demo::open_suspects(&g.alerts);
+        for a in &nodes {
+            let truth = g
+                .node_labels
+                .iter()
+                .find(|l| l.node_id == a.meter_id)
+                .map(|l| match l.scenario.as_str() {
+                    "hidden_farm" => format!("hides a {}-rig farm in the sim", l.rigs),
+                    "bypassed_customer" => format!("customer {} bypassed in the sim", l.customer),
+                    other => format!("NOT a theft in the sim ({other}): a false alarm"),
+                })
+                .unwrap_or_else(|| "not a node: a customer meter".into());
+            println!(
+                "  SUSPECT {} ({truth}): {}{}",
+                a.meter_id,
+                a.reasons.first().cloned().unwrap_or_default(),
+                a.report_path
+                    .as_deref()
+                    .map(|p| format!("\n      picture: {p}"))
+                    .unwrap_or_default()
+            );
+        }
+        if nodes.is_empty() {
+            println!("  no node suspects found");
+        }
+        found |= !nodes.is_empty();
+    }
     println!(
         "alerts: {}\nreports: {}\ndone in {:.1} s",
         s.alerts_path.display(),
         s.report_dir.display(),
         s.elapsed.as_secs_f64()
     );
-    Ok(if suspects.is_empty() {
-        Outcome::Clean
-    } else {
+    Ok(if found {
         Outcome::Found
+    } else {
+        Outcome::Clean
     })
 }

@@ -21,7 +21,7 @@ use super::metrics::Metrics;
 use super::payload::Value;
 use super::pipeline::{self, DaemonError, RunSummary};
 use super::publisher::{publish_all, OutReading, PublishOptions, PublishReport};
-use crate::sim::{simulate, write_registry, SimConfig, SimFleet};
+use crate::sim::{grow, simulate, write_registry, NodeLabel, SimConfig, SimFleet, TopologyConfig};
 
 /// Failures of the demo.
 #[derive(Debug, thiserror::Error)]
@@ -64,6 +64,8 @@ pub struct DemoOptions {
     /// Wall seconds the replay of the whole span is paced to (accelerated event time);
     /// the replay is never faster than the pipeline takes it.
     pub replay_s: f64,
+    /// Also run the grid phase: a farm wired around the meters, found by energy balance.
+    pub grid: bool,
 }
 
 impl Default for DemoOptions {
@@ -77,6 +79,7 @@ impl Default for DemoOptions {
             days: 40,
             seed: 7,
             replay_s: 15.0,
+            grid: true,
         }
     }
 }
@@ -98,6 +101,8 @@ pub struct DemoSummary {
     pub alerts_path: PathBuf,
     /// The report directory.
     pub report_dir: PathBuf,
+    /// The grid phase, when it ran.
+    pub grid: Option<GridSummary>,
     /// Wall time.
     pub elapsed: Duration,
 }
@@ -162,7 +167,37 @@ pub fn run(opts: &DemoOptions) -> Result<DemoSummary, DemoError> {
         .enable_all()
         .build()
         .map_err(|e| DemoError::Setup(e.to_string()))?;
-    let (daemon, published) = runtime.block_on(async {
+    let (daemon, published) = run_phase(&runtime, settings, &publisher, readings, &replay)?;
+    let alerts_path = state_dir.join("alerts.jsonl");
+    let alerts = read_alerts(&alerts_path);
+    let grid = if opts.grid {
+        Some(run_grid(opts, &broker_url, &runtime, &report_dir)?)
+    } else {
+        None
+    };
+    Ok(DemoSummary {
+        n_meters,
+        true_miners,
+        published,
+        daemon,
+        alerts,
+        alerts_path,
+        report_dir,
+        grid,
+        elapsed: started.elapsed(),
+    })
+}
+
+/// One daemon phase: the pipeline started, the readings published once it is subscribed,
+/// and everything drained when the daemon has processed every message it was sent.
+fn run_phase(
+    runtime: &tokio::runtime::Runtime,
+    settings: super::config::Settings,
+    publisher: &BrokerSettings,
+    readings: impl IntoIterator<Item = OutReading>,
+    replay: &PublishOptions,
+) -> Result<(RunSummary, PublishReport), DemoError> {
+    runtime.block_on(async {
         let metrics = Arc::new(Metrics::default());
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
         let daemon = tokio::spawn(pipeline::run(settings, metrics.clone(), stop_rx));
@@ -173,7 +208,7 @@ pub fn run(opts: &DemoOptions) -> Result<DemoSummary, DemoError> {
         )
         .await;
         tokio::time::sleep(Duration::from_millis(300)).await;
-        let published = publish_all(&publisher, readings, &replay).await;
+        let published = publish_all(publisher, readings, replay).await;
         if let Ok(report) = &published {
             let n = report.n_published;
             wait_for(
@@ -187,18 +222,96 @@ pub fn run(opts: &DemoOptions) -> Result<DemoSummary, DemoError> {
             .await
             .map_err(|e| DemoError::Setup(format!("daemon task: {e}")))?;
         Ok::<_, DemoError>((daemon?, published?))
-    })?;
+    })
+}
+
+/// What the grid phase found.
+#[derive(Debug, Clone)]
+pub struct GridSummary {
+    /// Meters in the grid: customers, transformers, the feeder.
+    pub n_meters: usize,
+    /// The simulated truth of every node (which one hides the farm, which a bypass).
+    pub node_labels: Vec<NodeLabel>,
+    /// What the publisher did.
+    pub published: PublishReport,
+    /// Alerts written in this phase.
+    pub alerts: Vec<Alert>,
+    /// Its alerts file.
+    pub alerts_path: PathBuf,
+}
+
+/// The grid phase: one feeder of four transformers with 60 homes each; a farm of 40 rigs
+/// tapped before the customer meters under one transformer, a customer bypassed under
+/// another, a meter that goes silent under a third. Only the transformer meters can show
+/// the farm, through energy balance (`docs/balance.md`).
+fn run_grid(
+    opts: &DemoOptions,
+    broker_url: &str,
+    runtime: &tokio::runtime::Runtime,
+    report_dir: &Path,
+) -> Result<GridSummary, DemoError> {
+    let today = chrono::Utc::now().timestamp().div_euclid(86_400) * 86_400;
+    let days = 30;
+    let grid = grow(&TopologyConfig {
+        seed: opts.seed,
+        feeders: 1,
+        transformers_per_feeder: 4,
+        homes_per_transformer: 60,
+        days,
+        start_unix: today - days as i64 * 86_400,
+        resolution_min: 60,
+        farm_rigs: 40,
+        event_day: 21.3,
+        tz_offset_s: 0,
+    });
+    let state_dir = opts.out_dir.join("grid-state");
+    if state_dir.exists() {
+        std::fs::remove_dir_all(&state_dir)
+            .map_err(|e| DemoError::Setup(format!("{}: {e}", state_dir.display())))?;
+    }
+    let registry_csv = opts.out_dir.join("grid-registry.csv");
+    let file = std::fs::File::create(&registry_csv)
+        .map_err(|e| DemoError::Setup(format!("{}: {e}", registry_csv.display())))?;
+    grid.write_registry(file)
+        .map_err(|e| DemoError::Setup(e.to_string()))?;
+    let mut raw = RawConfig::default();
+    raw.detector.registry = registry_csv;
+    raw.mqtt.broker = broker_url.to_string();
+    raw.mqtt.client_id = "flatline-demo-grid-watch".into();
+    raw.state.dir = state_dir.clone();
+    raw.report.dir = report_dir.to_path_buf();
+    raw.metrics.listen = String::new();
+    raw.ingest.rescore_every_hours = 6;
+    let settings = raw.check().map_err(|e| DemoError::Setup(e.to_string()))?;
+    let ids = grid.meter_ids();
+    let n_steps = grid.n_steps();
+    let readings = (0..n_steps).flat_map(|step| {
+        let ts = grid.step_start(step);
+        grid.step_kwh(step)
+            .into_iter()
+            .enumerate()
+            .filter_map(move |(i, kwh)| kwh.map(|kwh| (i, ts, kwh)))
+            .collect::<Vec<_>>()
+    });
+    let readings = readings.map(|(i, ts, kwh)| OutReading {
+        meter: ids[i].clone(),
+        ts,
+        value: Value::IntervalKwh(kwh),
+    });
+    let replay = PublishOptions {
+        speed: Some(days as f64 * 86_400.0 / (opts.replay_s / 3.0).max(0.1)),
+        ..PublishOptions::default()
+    };
+    let publisher = BrokerSettings::from_url(broker_url, "flatline-demo-grid-publish", None)
+        .map_err(|e| DemoError::Setup(e.to_string()))?;
+    let (_, published) = run_phase(runtime, settings, &publisher, readings, &replay)?;
     let alerts_path = state_dir.join("alerts.jsonl");
-    let alerts = read_alerts(&alerts_path);
-    Ok(DemoSummary {
-        n_meters,
-        true_miners,
+    Ok(GridSummary {
+        n_meters: ids.len(),
+        node_labels: grid.node_labels(),
         published,
-        daemon,
-        alerts,
+        alerts: read_alerts(&alerts_path),
         alerts_path,
-        report_dir,
-        elapsed: started.elapsed(),
     })
 }
 
