@@ -552,29 +552,15 @@ fn insufficient(node: &MeterId, role: &str, end: i64, s: &HourlySeries) -> Asses
         .iter()
         .filter(|v| v.is_finite())
         .count();
-    Assessment {
-        meter_id: node.clone(),
-        score: 0.0,
-        flagged: false,
-        status: Status::InsufficientData,
-        level_kw: 0.0,
-        excess_kw: 0.0,
-        est_rigs: 0.0,
-        excess_kwh_per_day: 0.0,
-        since_hour: end,
-        onset_found: false,
-        window_start_hour: end - WINDOW_HOURS,
-        window_end_hour: end,
-        peer_group: String::new(),
-        peer_level_kw: 0.0,
-        cluster: 0,
-        reasons: vec![format!(
+    Assessment::insufficient(
+        node,
+        end,
+        format!(
             "only {n_valid} complete hours in the {role}'s balance; at least {} are needed",
             features::MIN_VALID_HOURS
-        )],
-        notes: Vec::new(),
-        features: Vec::new(),
-    }
+        ),
+        Vec::new(),
+    )
 }
 
 /// Hours of a week: the "before" of a bypass.

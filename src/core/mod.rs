@@ -52,30 +52,16 @@ pub fn assess(
             .iter()
             .filter(|v| v.is_finite())
             .count();
-        return Assessment {
-            meter_id: meter.clone(),
-            score: 0.0,
-            flagged: false,
-            status: Status::InsufficientData,
-            level_kw: 0.0,
-            excess_kw: 0.0,
-            est_rigs: 0.0,
-            excess_kwh_per_day: 0.0,
-            since_hour: end,
-            onset_found: false,
-            window_start_hour: end - WINDOW_HOURS,
-            window_end_hour: end,
-            peer_group: String::new(),
-            peer_level_kw: 0.0,
-            cluster: 0,
-            reasons: vec![format!(
+        return Assessment::insufficient(
+            meter,
+            end,
+            format!(
                 "only {n_valid} hours of data in the last {} days; at least {} are needed",
                 WINDOW_HOURS / 24,
                 features::MIN_VALID_HOURS
-            )],
-            notes: vec!["short history".into()],
-            features: Vec::new(),
-        };
+            ),
+            vec!["short history".into()],
+        );
     };
     let scored = model.score(&m);
     let peer = &model.peers[scored.peer];

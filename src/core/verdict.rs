@@ -92,6 +92,36 @@ pub struct Assessment {
 }
 
 impl Assessment {
+    /// The verdict for a window with too little data to judge: nothing flagged, the reason
+    /// stated, the window ending at `end_hour`.
+    pub fn insufficient(
+        meter_id: &MeterId,
+        end_hour: i64,
+        reason: String,
+        notes: Vec<String>,
+    ) -> Assessment {
+        Assessment {
+            meter_id: meter_id.clone(),
+            score: 0.0,
+            flagged: false,
+            status: Status::InsufficientData,
+            level_kw: 0.0,
+            excess_kw: 0.0,
+            est_rigs: 0.0,
+            excess_kwh_per_day: 0.0,
+            since_hour: end_hour,
+            onset_found: false,
+            window_start_hour: end_hour - crate::core::features::WINDOW_HOURS,
+            window_end_hour: end_hour,
+            peer_group: String::new(),
+            peer_level_kw: 0.0,
+            cluster: 0,
+            reasons: vec![reason],
+            notes,
+            features: Vec::new(),
+        }
+    }
+
     /// Hours the episode has lasted at the time of the verdict.
     pub fn episode_hours(&self) -> i64 {
         self.window_end_hour - self.since_hour
