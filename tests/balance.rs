@@ -247,4 +247,37 @@ fn simulate_topology_then_scan_reports_the_suspect_nodes_and_exits_1() {
         4 * 30,
         "node meters are not judged as premises"
     );
+
+    // The loss model is the operator's: assuming more losses leaves a lower unexplained
+    // level (the farm's step itself does not depend on it: losses follow the customers).
+    let level = |extra: &[&str], name: &str| -> (f64, f64) {
+        let (grid_csv, reg_csv, out) = (p("grid.csv"), p("reg.csv"), p(name));
+        let mut args = vec![
+            "scan",
+            &grid_csv,
+            "--registry",
+            &reg_csv,
+            "--nodes-out",
+            &out,
+            "-q",
+        ];
+        args.extend_from_slice(extra);
+        flatline(&args);
+        let rows = read_csv(std::path::Path::new(&out));
+        let r = rows.iter().find(|r| r["node_id"] == "T-0101").unwrap();
+        (
+            r["unexplained_kw"].parse().unwrap(),
+            r["losses_kw"].parse().unwrap(),
+        )
+    };
+    let default = level(&[], "n1.csv");
+    let lossy = level(
+        &["--loss-share", "0.10", "--no-load-loss-share", "0.02"],
+        "n2.csv",
+    );
+    assert!(
+        lossy.1 > default.1,
+        "losses assumed: {lossy:?} vs {default:?}"
+    );
+    assert!(lossy.0 < default.0, "unexplained: {lossy:?} vs {default:?}");
 }

@@ -36,6 +36,12 @@ pub struct ScanArgs {
     /// Write a PNG evidence report per flagged meter, an overview and an index.html here.
     #[arg(long)]
     pub report_dir: Option<PathBuf>,
+    /// Energy balance: technical load losses as a share of the customers' draw.
+    #[arg(long, default_value_t = balance::LossModel::default().load_share)]
+    pub loss_share: f64,
+    /// Energy balance: no-load (iron) losses as a share of the node's rating.
+    #[arg(long, default_value_t = balance::LossModel::default().no_load_share_of_rating)]
+    pub no_load_loss_share: f64,
     /// How many suspects to show in the terminal table.
     #[arg(long, default_value_t = 20)]
     pub top: usize,
@@ -126,7 +132,10 @@ pub fn run(args: ScanArgs) -> anyhow::Result<Outcome> {
                 &series,
                 until.map(|t| t.div_euclid(3600)),
                 read_opts.tz_offset_s,
-                &balance::LossModel::default(),
+                &balance::LossModel {
+                    load_share: args.loss_share,
+                    no_load_share_of_rating: args.no_load_loss_share,
+                },
                 &balance::NodeRule::default(),
             );
             scan::rank_nodes(&mut nodes);
