@@ -18,7 +18,7 @@ use linfa::prelude::*;
 use linfa::DatasetBase;
 use linfa_clustering::KMeans;
 use linfa_nn::distance::L2Dist;
-use ndarray::{Array1, Array2};
+use ndarray::Array2;
 use rand::SeedableRng;
 use rand_xoshiro::Xoshiro256Plus;
 use serde::{Deserialize, Serialize};
@@ -1012,13 +1012,6 @@ fn platt(raw: &[f64], labels: &[bool]) -> Calibration {
     Calibration { a, b }
 }
 
-/// The first detector's cluster for several rows at once through linfa's own predict
-/// (tests check that our nearest-centroid reading agrees with linfa's assignment).
-pub fn predict_clusters(model: &Model, rows: &[[f64; N_FEATURES]]) -> Array1<usize> {
-    let z: Vec<Vec<f64>> = rows.iter().map(|r| model.scaler.transform(r)).collect();
-    model.detectors[0].kmeans.predict(&to_array(&z))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1057,6 +1050,25 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("old.json") && e.contains("retrain"), "{e}");
+    }
+
+    #[test]
+    fn our_nearest_centroid_is_linfas_own_assignment() {
+        // Scoring reads the centroids directly; this pins it to what linfa's predict says.
+        let m = Model::embedded();
+        let rows: Vec<Vec<f64>> = (0..200)
+            .map(|i| {
+                (0..N_FEATURES)
+                    .map(|j| (((i * 31 + j * 17) % 97) as f64 / 97.0 - 0.5) * 4.0)
+                    .collect()
+            })
+            .collect();
+        for d in &m.detectors {
+            let linfa = d.kmeans.predict(&to_array(&rows));
+            for (row, &c) in rows.iter().zip(linfa.iter()) {
+                assert_eq!(nearest(d.kmeans.centroids(), row).0, c);
+            }
+        }
     }
 
     #[test]
