@@ -62,17 +62,13 @@ pub fn run(args: ReportArgs) -> anyhow::Result<Outcome> {
     let bands = report::peer_bands(&series, &assessments, from, to);
     let entry = registry.as_ref().and_then(|r| r.get(a.meter_id.as_str()));
     let input = ReportInput {
-        series: s,
-        assessment: a,
         band: bands.get(&a.peer_group),
         population: &population,
-        registry_class: entry.map(|e| e.class.as_str()).filter(|c| !c.is_empty()),
-        feeder: entry.map(|e| e.feeder.as_str()).filter(|c| !c.is_empty()),
         tariff: args.tariff.map(|per_kwh| report::Tariff {
             per_kwh,
             currency: args.currency.clone(),
         }),
-        tz_offset_s: read_opts.tz_offset_s,
+        ..ReportInput::new(s, a, entry, read_opts.tz_offset_s)
     };
     report::write_meter_png(&input, &args.out)
         .with_context(|| format!("writing {}", args.out.display()))?;
@@ -116,14 +112,9 @@ pub fn write_scan_reports(
         .filter_map(|a| {
             let entry = registry.and_then(|r| r.get(a.meter_id.as_str()));
             Some(ReportInput {
-                series: by_id.get(a.meter_id.as_str())?,
-                assessment: a,
                 band: bands.get(&a.peer_group),
                 population: &population,
-                registry_class: entry.map(|e| e.class.as_str()).filter(|c| !c.is_empty()),
-                feeder: entry.map(|e| e.feeder.as_str()).filter(|c| !c.is_empty()),
-                tariff: None,
-                tz_offset_s,
+                ..ReportInput::new(by_id.get(a.meter_id.as_str())?, a, entry, tz_offset_s)
             })
         })
         .collect();

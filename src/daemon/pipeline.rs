@@ -704,16 +704,7 @@ fn draw_report(
     assessment: &Assessment,
 ) -> Result<PathBuf, crate::report::ReportError> {
     let entry = s.registry.as_ref().and_then(|r| r.get(&alert.meter_id));
-    let input = ReportInput {
-        series,
-        assessment,
-        band: None,
-        population: &[],
-        registry_class: entry.map(|e| e.class.as_str()).filter(|c| !c.is_empty()),
-        feeder: entry.map(|e| e.feeder.as_str()).filter(|f| !f.is_empty()),
-        tariff: None,
-        tz_offset_s: s.tz_offset_s,
-    };
+    let input = ReportInput::new(series, assessment, entry, s.tz_offset_s);
     let file = dir.join(format!(
         "{}-episode{}-{}.png",
         safe_file_name(&alert.meter_id),

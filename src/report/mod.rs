@@ -113,6 +113,30 @@ pub struct ReportInput<'a> {
     pub tz_offset_s: i32,
 }
 
+impl<'a> ReportInput<'a> {
+    /// A page for `assessment` with the registry's class and feeder when the meter is
+    /// registered, and no comparable band, population or tariff: set those fields when the
+    /// caller has them.
+    pub fn new(
+        series: &'a HourlySeries,
+        assessment: &'a Assessment,
+        entry: Option<&'a crate::core::registry::RegistryEntry>,
+        tz_offset_s: i32,
+    ) -> Self {
+        let non_empty = |s: &'a str| Some(s).filter(|s| !s.is_empty());
+        ReportInput {
+            series,
+            assessment,
+            band: None,
+            population: &[],
+            registry_class: entry.and_then(|e| non_empty(&e.class)),
+            feeder: entry.and_then(|e| non_empty(&e.feeder)),
+            tariff: None,
+            tz_offset_s,
+        }
+    }
+}
+
 /// The files [`write_reports`] wrote.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ReportSet {
