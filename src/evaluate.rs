@@ -177,8 +177,10 @@ pub struct Evaluation {
 /// How a meter is judged in an evaluation: the trained model, the official rule, or both.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize)]
 pub enum Method {
-    /// The clustering model (what flatline ships).
+    /// The shipped detector: the clustering model plus the added-load test.
     Model,
+    /// The clustering model alone, without the added-load test (ablation).
+    Clusters,
     /// The literal official rule: ≥2× the fleet median and CV < 0.35 over some 2-day window.
     Rule,
     /// Flag when either flags.
@@ -269,6 +271,14 @@ pub fn evaluate(
         };
         let model_verdict = || core::assess(id, s, as_of, model, &ctx);
         match method {
+            Method::Clusters => {
+                let a = core::assess_clusters_only(id, s, as_of, model, &ctx);
+                (
+                    a.score,
+                    a.flagged,
+                    a.reasons.first().cloned().unwrap_or_default(),
+                )
+            }
             Method::Model => {
                 let a = model_verdict();
                 (

@@ -115,6 +115,58 @@ pub struct Onset {
     pub baseline_kw: f64,
 }
 
+/// The load the step added, measured hour by hour: each episode hour minus what the premises
+/// drew at the same local hour on the same kind of day (weekday or weekend) in the four weeks
+/// before the onset. A rig adds the same kilowatts at every hour, so what it adds has a
+/// floor near its median and little spread, however much the site's own load swings; a
+/// business going from one shift to round-the-clock adds load only at night, and a cooling
+/// season adds it mostly by day.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Added {
+    /// Median added kW.
+    pub median_kw: f64,
+    /// 20th percentile of the added kW over its median (1 = as flat as a rig; ≤ 0 when a
+    /// fifth of the hours added nothing). Clamped to [-1, 1.5].
+    pub floor_ratio: f64,
+    /// Interquartile range of the added kW over its median, clamped to [0, 3].
+    pub spread: f64,
+    /// Episode hours compared.
+    pub n_hours: usize,
+}
+
+impl Added {
+    /// The widest spread of a rig's added load, as interquartile range over median: ±30%.
+    /// Injected and simulated farms with ripple, restarts, throttling and curtailment stay
+    /// under 0.5; a business's new shift or a cooling season starts near 0.8 (EnerNOC 478
+    /// in May, 197 in September, docs/quality.md).
+    pub const MAX_SPREAD: f64 = 0.6;
+    /// The lowest 20th percentile of the added load, as a share of its median: four hours
+    /// in five add at least a fifth of it (curtailment and outages take the rest).
+    pub const MIN_FLOOR_RATIO: f64 = 0.2;
+
+    /// True when what was added looks like rigs: flat, present at nearly every hour, and
+    /// at least one small rig's worth ([`crate::core::verdict::MIN_RIG_KW`]).
+    pub fn is_rig_like(&self) -> bool {
+        self.median_kw >= crate::core::verdict::MIN_RIG_KW
+            && self.spread <= Self::MAX_SPREAD
+            && self.floor_ratio >= Self::MIN_FLOOR_RATIO
+    }
+
+    /// A score in [0, 1] for ranking by this test: 0.5 at either limit, near 1 for a flat
+    /// addition well inside both, near 0 outside (logistic in each margin, multiplied).
+    /// Zero below the smallest rig.
+    pub fn rig_likeness(&self) -> f64 {
+        if self.median_kw < crate::core::verdict::MIN_RIG_KW {
+            return 0.0;
+        }
+        let logistic = |x: f64| 1.0 / (1.0 + (-x).exp());
+        let s = logistic((Self::MAX_SPREAD - self.spread) / 0.05);
+        let f = logistic((self.floor_ratio - Self::MIN_FLOOR_RATIO) / 0.05);
+        // Both limits at 0.5 each would give 0.25; rescale so passing both reads ≥ 0.5.
+        (s.min(f) * (s.max(f)).sqrt()).clamp(0.0, 1.0)
+    }
+}
+
 /// Everything the core measured about one meter's window.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Measured {
@@ -128,6 +180,8 @@ pub struct Measured {
     pub episode: Shape,
     /// Shape of the baseline: before the onset, or the whole window.
     pub baseline: Shape,
+    /// What the step added, hour by hour, when an onset was found (see [`Added`]).
+    pub added: Option<Added>,
     /// The feature vector in [`FEATURE_NAMES`] order; `level_vs_peers` is NaN until the
     /// model fills it, and other entries are NaN where undefined (imputed by the model).
     pub values: [f64; N_FEATURES],
@@ -143,7 +197,7 @@ pub fn measure(series: &HourlySeries, as_of_hour: i64, tz_offset_s: i32) -> Opti
         return None;
     }
     let tz_h = tz_offset_s as f64 / 3600.0;
-    let onset = find_onset(start, w, tz_offset_s);
+    let onset = find_onset(start, w, tz_offset_s).map(|o| latest_step(start, w, tz_offset_s, o));
     // The episode is what came after the onset (at most its last 28 days); with no onset,
     // the last 28 days, which then also stand as the baseline.
     let recent = w.len().saturating_sub(EPISODE_HOURS as usize);
@@ -159,6 +213,7 @@ pub fn measure(series: &HourlySeries, as_of_hour: i64, tz_offset_s: i32) -> Opti
     } else {
         start + recent as i64
     };
+    let added = onset.and_then(|o| added_load(start, w, (o.hour - start) as usize, ep_from, tz_h));
     let episode = shape(start + ep_from as i64, &w[ep_from..], tz_h);
     let baseline = shape(base_start, base, tz_h);
     let mut values = [f64::NAN; N_FEATURES];
@@ -179,7 +234,92 @@ pub fn measure(series: &HourlySeries, as_of_hour: i64, tz_offset_s: i32) -> Opti
         onset,
         episode,
         baseline,
+        added,
         values,
+    })
+}
+
+/// The most recent of two stacked steps. The most significant split of a window can date a
+/// farm to an earlier, unrelated rise: a business back from its New Year shutdown on
+/// 9 January, with the farm switched on 26 January, gives the strongest before/after contrast
+/// at 9 January (its baseline is the quiet holiday). So the episode is searched again on its
+/// own: a significant step inside it, at least 40% of the size of the first, is the switch-on,
+/// measured against the stretch just before it.
+fn latest_step(start: i64, w: &[f32], tz_offset_s: i32, first: Onset) -> Onset {
+    let mut onset = first;
+    // Two refinements at most: each needs a week of the previous episode as its baseline.
+    for _ in 0..2 {
+        let split = (onset.hour - start) as usize;
+        let Some(later) = find_onset(onset.hour, &w[split..], tz_offset_s) else {
+            break;
+        };
+        if later.added_kw < 0.4 * onset.added_kw {
+            break;
+        }
+        onset = later;
+    }
+    onset
+}
+
+/// Measures what the step added (see [`Added`]): episode hours `w[ep_from..]` against the
+/// profile of the four weeks of baseline before `split`. `None` without a day of comparable
+/// hours.
+fn added_load(start: i64, w: &[f32], split: usize, ep_from: usize, tz_h: f64) -> Option<Added> {
+    // Cell of an hour: local hour of day × weekend (48 cells).
+    let tz_whole = tz_h.floor() as i64;
+    let cell = |i: usize| {
+        let local = start + i as i64 + tz_whole;
+        let hod = local.rem_euclid(24) as usize;
+        // 1970-01-01 (day 0) was a Thursday: days 2 and 3 (mod 7) are Saturday and Sunday.
+        let weekend = matches!(local.div_euclid(24).rem_euclid(7), 2 | 3);
+        hod * 2 + weekend as usize
+    };
+    let from = split.saturating_sub(EPISODE_HOURS as usize);
+    let mut cells: Vec<Vec<f64>> = vec![Vec::new(); 48];
+    for (i, &v) in w.iter().enumerate().take(split).skip(from) {
+        if v.is_finite() {
+            cells[cell(i)].push(v as f64);
+        }
+    }
+    // The profile: the cell's median; a cell with no baseline (say, no weekend in the
+    // baseline) borrows the same hour's other kind of day.
+    let med: Vec<f64> = cells.iter_mut().map(|c| quantile(c, 0.5)).collect();
+    let profile: Vec<f64> = (0..48)
+        .map(|c| {
+            if med[c].is_finite() {
+                med[c]
+            } else {
+                med[c ^ 1]
+            }
+        })
+        .collect();
+    let mut added: Vec<f64> = w
+        .iter()
+        .enumerate()
+        .skip(ep_from.max(split))
+        .filter(|(i, v)| v.is_finite() && profile[cell(*i)].is_finite())
+        .map(|(i, &v)| v as f64 - profile[cell(i)])
+        .collect();
+    if added.len() < 18 {
+        return None;
+    }
+    let median = quantile(&mut added, 0.5);
+    let q20 = quantile(&mut added, 0.2);
+    let q25 = quantile(&mut added, 0.25);
+    let q75 = quantile(&mut added, 0.75);
+    let (floor_ratio, spread) = if median > 1e-9 {
+        (
+            (q20 / median).clamp(-1.0, 1.5),
+            ((q75 - q25) / median).clamp(0.0, 3.0),
+        )
+    } else {
+        (-1.0, 3.0)
+    };
+    Some(Added {
+        median_kw: median,
+        floor_ratio,
+        spread,
+        n_hours: added.len(),
     })
 }
 
@@ -663,6 +803,73 @@ mod tests {
             "{:?}",
             m.onset
         );
+    }
+
+    /// A business: 0.2 MW on weekend days and at night, 1.6 MW on weekday working hours
+    /// (UTC 08–18), with a little day-to-day variation.
+    fn business(h: i64) -> f32 {
+        let hod = h.rem_euclid(24);
+        let weekend = matches!(h.div_euclid(24).rem_euclid(7), 2 | 3);
+        let base = if !weekend && (8..18).contains(&hod) {
+            1600.0
+        } else {
+            200.0
+        };
+        base * (1.0 + 0.05 * ((h / 24) % 3) as f32)
+    }
+
+    #[test]
+    fn a_farm_on_a_busy_business_adds_a_rig_like_load() {
+        let on = 480_000 + 40 * 24 + 5;
+        let s = series(WINDOW_HOURS, |h| {
+            business(h) + if h >= on { 300.0 } else { 0.0 }
+        });
+        let m = measure(&s, s.end_hour(), 0).unwrap();
+        let o = m.onset.expect("onset");
+        // Within a day: the site's own ±5% day-to-day wander is half the step on its
+        // working-hours slots, so the back-extension may take in the working hours before.
+        assert!((o.hour - on).abs() <= 24, "onset {} vs {}", o.hour, on);
+        let a = m.added.expect("added load measured");
+        assert!((a.median_kw - 300.0).abs() < 30.0, "{a:?}");
+        assert!(a.is_rig_like(), "{a:?}");
+        assert!(a.rig_likeness() > 0.9, "{a:?}");
+    }
+
+    #[test]
+    fn a_new_night_shift_is_not_a_rig_like_addition() {
+        // From day 40 the plant also runs 1.4 MW at night (UTC 20–06): a flat step at
+        // night only, nothing added in working hours.
+        let on = 480_000 + 40 * 24;
+        let s = series(WINDOW_HOURS, |h| {
+            let hod = h.rem_euclid(24);
+            let night = !(6..20).contains(&hod);
+            business(h) + if h >= on && night { 1400.0 } else { 0.0 }
+        });
+        let m = measure(&s, s.end_hour(), 0).unwrap();
+        if let Some(a) = m.added {
+            assert!(!a.is_rig_like(), "{a:?}");
+        }
+    }
+
+    #[test]
+    fn a_later_farm_is_dated_past_an_earlier_return_from_shutdown() {
+        // Shut down for the first 10 days (200 kW), normal business after, a 500 kW farm
+        // from day 30: the most significant split alone would date the holiday's end.
+        let back = 480_000 + 10 * 24;
+        let on = 480_000 + 30 * 24 + 3;
+        let s = series(WINDOW_HOURS, |h| {
+            let load = if h < back { 200.0 } else { business(h) };
+            load + if h >= on { 500.0 } else { 0.0 }
+        });
+        let m = measure(&s, s.end_hour(), 0).unwrap();
+        let o = m.onset.expect("onset");
+        assert!(
+            (o.hour - on).abs() <= 12,
+            "onset {} vs {} (back {back})",
+            o.hour,
+            on
+        );
+        assert!(m.added.expect("added").is_rig_like(), "{:?}", m.added);
     }
 
     #[test]

@@ -44,6 +44,29 @@ pub fn assess(
     model: &Model,
     ctx: &Context,
 ) -> Assessment {
+    judge(meter, series, as_of_hour, model, ctx, true)
+}
+
+/// [`assess`] by the clustering model alone, without the added-load test: the ablation
+/// behind `flatline eval --method clusters`. Never used by scan or watch.
+pub fn assess_clusters_only(
+    meter: &MeterId,
+    series: &HourlySeries,
+    as_of_hour: i64,
+    model: &Model,
+    ctx: &Context,
+) -> Assessment {
+    judge(meter, series, as_of_hour, model, ctx, false)
+}
+
+fn judge(
+    meter: &MeterId,
+    series: &HourlySeries,
+    as_of_hour: i64,
+    model: &Model,
+    ctx: &Context,
+    added_load_test: bool,
+) -> Assessment {
     let Some(m) = features::measure(series, as_of_hour, ctx.tz_offset_s) else {
         let end = as_of_hour.min(series.end_hour());
         let n_valid = series
@@ -86,14 +109,39 @@ pub fn assess(
         None => running_kw.min((m.episode.mean_kw - quiet_floor).max(0.0)),
     };
     let mut reasons = model.reasons(&m, &scored, running_kw, excess_kw);
+    // The second test: what the step added is as flat as a rig, however the premises' own
+    // load swings. The clustering model judges the whole load against the fleet; on a
+    // large, busy site the farm is a minority of it, and this test still sees it.
+    let added_rig_like = added_load_test && m.added.is_some_and(|a| a.is_rig_like());
+    let score = match m.added {
+        Some(a) if added_load_test => scored.score.max(a.rig_likeness()),
+        _ => scored.score,
+    };
+    if added_rig_like {
+        let a = m.added.expect("checked above");
+        let since = m.onset.map_or(m.window_start_hour, |o| o.hour);
+        let sentence = format!(
+            "added {:.1} kW on {} and it stayed flat: hour by hour, against the same hours before, \
+             the added load varies by ±{:.0}%",
+            a.median_kw,
+            verdict::hour_to_datetime(since).format("%-d %b %Y %H:00 UTC"),
+            a.spread * 50.0
+        );
+        if scored.flagged {
+            reasons.push(sentence);
+        } else {
+            reasons.insert(0, sentence);
+        }
+    }
+    let suspected = scored.flagged || added_rig_like;
     let mut notes = Vec::new();
-    let mut status = if scored.flagged {
+    let mut status = if suspected {
         Status::Suspect
     } else {
         Status::Clear
     };
     // However much it looks like mining, a flat load smaller than the smallest rig is not one.
-    if scored.flagged && running_kw < verdict::MIN_RIG_KW {
+    if suspected && running_kw < verdict::MIN_RIG_KW {
         status = Status::Clear;
         reasons.push(format!(
             "the unexplained flat load ({running_kw:.1} kW) is smaller than any mining rig (≥{:.1} kW)",
@@ -118,7 +166,7 @@ pub fn assess(
     }
     if let Some(entry) = ctx.registry {
         if entry.allowed {
-            if scored.flagged {
+            if suspected {
                 status = Status::Allowed;
             }
             notes.push("registered as allowed (licensed site)".into());
@@ -127,7 +175,7 @@ pub fn assess(
                 .contracted_kw
                 .is_none_or(|c| m.episode.mean_kw <= 1.1 * c)
         {
-            if scored.flagged {
+            if suspected {
                 status = Status::Explained;
             }
             notes.push(match entry.contracted_kw {
@@ -154,7 +202,7 @@ pub fn assess(
     let flagged = status == Status::Suspect;
     Assessment {
         meter_id: meter.clone(),
-        score: scored.score,
+        score,
         flagged,
         status,
         level_kw: m.episode.mean_kw,
