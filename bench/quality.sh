@@ -51,7 +51,7 @@ fold B "${lcl_b[@]}" -- "${en_b[@]}" -- "${lcl_a[@]}" -- "${en_a[@]}"
   for f in A B; do
     echo "## Fold $f: real meters the model never saw (households and sites of the other half)"
     echo
-    for m in model rule either; do
+    for m in model clusters rule either; do
       echo "### method: $m — households (LCL)"; echo '```'
       $fl eval $work/$f-el.csv.gz --labels $work/$f-el.csv --model $work/$f-model.json --method $m --json $work/$f-el-$m.json
       echo '```'

@@ -130,40 +130,64 @@ pub struct Added {
     pub floor_ratio: f64,
     /// Interquartile range of the added kW over its median, clamped to [0, 3].
     pub spread: f64,
+    /// The added kW while running: its 65th percentile.
+    pub running_kw: f64,
+    /// Spread while running: 90th minus 40th percentile over the running level, clamped to
+    /// [0, 3]. Blind to a farm switched off a few hours a day (curtailment at peak tariff,
+    /// throttling in the hottest hours), which the interquartile range is not.
+    pub running_spread: f64,
+    /// Share of episode hours adding at least half the running level.
+    pub uptime: f64,
     /// Episode hours compared.
     pub n_hours: usize,
 }
 
 impl Added {
-    /// The widest spread of a rig's added load, as interquartile range over median: ±30%.
-    /// Injected and simulated farms with ripple, restarts, throttling and curtailment stay
-    /// under 0.5; a business's new shift or a cooling season starts near 0.8 (EnerNOC 478
-    /// in May, 197 in September, docs/quality.md).
+    /// Flat at every hour: the widest interquartile range over median of a rig's added
+    /// load, ±30%. Injected and simulated farms with ripple and restarts stay under 0.5; a
+    /// business's new shift or a cooling season reads above 0.75 (EnerNOC 478 in May, 674
+    /// in June, 197 in September; docs/quality.md).
     pub const MAX_SPREAD: f64 = 0.6;
-    /// The lowest 20th percentile of the added load, as a share of its median: four hours
-    /// in five add at least a fifth of it (curtailment and outages take the rest).
+    /// ... and present: four hours in five add at least a fifth of the median.
     pub const MIN_FLOOR_RATIO: f64 = 0.2;
+    /// Or flat whenever it runs (a farm curtailed at peak hours): the widest 90th–40th
+    /// percentile range over the running level. Farms read under 0.45 on businesses; the
+    /// real confounders above 0.65.
+    pub const MAX_RUNNING_SPREAD: f64 = 0.55;
+    /// ... running at least this share of hours. A night shift added to a day shift runs
+    /// about half the hours (0.5–0.6); curtailed farms 0.65 and more.
+    pub const MIN_UPTIME: f64 = 0.65;
 
-    /// True when what was added looks like rigs: flat, present at nearly every hour, and
-    /// at least one small rig's worth ([`crate::core::verdict::MIN_RIG_KW`]).
+    /// True when what was added looks like rigs, at least one small rig's worth
+    /// ([`crate::core::verdict::MIN_RIG_KW`]): flat and present at nearly every hour, or
+    /// flat whenever it runs and running most hours.
     pub fn is_rig_like(&self) -> bool {
-        self.median_kw >= crate::core::verdict::MIN_RIG_KW
-            && self.spread <= Self::MAX_SPREAD
-            && self.floor_ratio >= Self::MIN_FLOOR_RATIO
+        self.rig_likeness() >= 0.5
     }
 
-    /// A score in [0, 1] for ranking by this test: 0.5 at either limit, near 1 for a flat
-    /// addition well inside both, near 0 outside (logistic in each margin, multiplied).
-    /// Zero below the smallest rig.
+    /// A score in [0, 1] for ranking by this test, ≥ 0.5 exactly when it passes: for each of
+    /// the two readings, the smaller of two logistic margins (0.5 at a limit); the better
+    /// reading counts. Zero below the smallest rig.
     pub fn rig_likeness(&self) -> f64 {
-        if self.median_kw < crate::core::verdict::MIN_RIG_KW {
+        if self.median_kw.max(self.running_kw) < crate::core::verdict::MIN_RIG_KW {
             return 0.0;
         }
         let logistic = |x: f64| 1.0 / (1.0 + (-x).exp());
-        let s = logistic((Self::MAX_SPREAD - self.spread) / 0.05);
-        let f = logistic((self.floor_ratio - Self::MIN_FLOOR_RATIO) / 0.05);
-        // Both limits at 0.5 each would give 0.25; rescale so passing both reads ≥ 0.5.
-        (s.min(f) * (s.max(f)).sqrt()).clamp(0.0, 1.0)
+        let always = logistic((Self::MAX_SPREAD - self.spread) / 0.05)
+            .min(logistic((self.floor_ratio - Self::MIN_FLOOR_RATIO) / 0.05));
+        let running = logistic((Self::MAX_RUNNING_SPREAD - self.running_spread) / 0.05)
+            .min(logistic((self.uptime - Self::MIN_UPTIME) / 0.03));
+        let rig_sized = if self.median_kw >= crate::core::verdict::MIN_RIG_KW {
+            always
+        } else {
+            0.0
+        };
+        let running_sized = if self.running_kw >= crate::core::verdict::MIN_RIG_KW {
+            running
+        } else {
+            0.0
+        };
+        rig_sized.max(running_sized).clamp(0.0, 1.0)
     }
 }
 
@@ -213,7 +237,7 @@ pub fn measure(series: &HourlySeries, as_of_hour: i64, tz_offset_s: i32) -> Opti
     } else {
         start + recent as i64
     };
-    let added = onset.and_then(|o| added_load(start, w, (o.hour - start) as usize, ep_from, tz_h));
+    let added = onset.and_then(|o| added_load(start, w, (o.hour - start) as usize, tz_h));
     let episode = shape(start + ep_from as i64, &w[ep_from..], tz_h);
     let baseline = shape(base_start, base, tz_h);
     let mut values = [f64::NAN; N_FEATURES];
@@ -261,10 +285,11 @@ fn latest_step(start: i64, w: &[f32], tz_offset_s: i32, first: Onset) -> Onset {
     onset
 }
 
-/// Measures what the step added (see [`Added`]): episode hours `w[ep_from..]` against the
-/// profile of the four weeks of baseline before `split`. `None` without a day of comparable
-/// hours.
-fn added_load(start: i64, w: &[f32], split: usize, ep_from: usize, tz_h: f64) -> Option<Added> {
+/// Measures what the step added (see [`Added`]): every hour since the onset (`w[split..]`,
+/// not only the last four weeks the shape features read: a longer run evens out weeks of
+/// heavier curtailment) against the profile of the four weeks of baseline before `split`.
+/// `None` without 18 comparable hours.
+fn added_load(start: i64, w: &[f32], split: usize, tz_h: f64) -> Option<Added> {
     // Cell of an hour: local hour of day × weekend (48 cells).
     let tz_whole = tz_h.floor() as i64;
     let cell = |i: usize| {
@@ -296,17 +321,30 @@ fn added_load(start: i64, w: &[f32], split: usize, ep_from: usize, tz_h: f64) ->
     let mut added: Vec<f64> = w
         .iter()
         .enumerate()
-        .skip(ep_from.max(split))
+        .skip(split)
         .filter(|(i, v)| v.is_finite() && profile[cell(*i)].is_finite())
         .map(|(i, &v)| v as f64 - profile[cell(i)])
         .collect();
     if added.len() < 18 {
         return None;
     }
-    let median = quantile(&mut added, 0.5);
-    let q20 = quantile(&mut added, 0.2);
-    let q25 = quantile(&mut added, 0.25);
-    let q75 = quantile(&mut added, 0.75);
+    added.sort_by(|a, b| a.total_cmp(b));
+    let median = sorted_quantile(&added, 0.5);
+    let q20 = sorted_quantile(&added, 0.2);
+    let q25 = sorted_quantile(&added, 0.25);
+    let q40 = sorted_quantile(&added, 0.4);
+    let running = sorted_quantile(&added, 0.65);
+    let q75 = sorted_quantile(&added, 0.75);
+    let q90 = sorted_quantile(&added, 0.9);
+    let (running_spread, uptime) = if running > 1e-9 {
+        let up = added.len() - added.partition_point(|&x| x < 0.5 * running);
+        (
+            ((q90 - q40) / running).clamp(0.0, 3.0),
+            up as f64 / added.len() as f64,
+        )
+    } else {
+        (3.0, 0.0)
+    };
     let (floor_ratio, spread) = if median > 1e-9 {
         (
             (q20 / median).clamp(-1.0, 1.5),
@@ -319,6 +357,9 @@ fn added_load(start: i64, w: &[f32], split: usize, ep_from: usize, tz_h: f64) ->
         median_kw: median,
         floor_ratio,
         spread,
+        running_kw: running,
+        running_spread,
+        uptime,
         n_hours: added.len(),
     })
 }
@@ -833,6 +874,70 @@ mod tests {
         assert!((a.median_kw - 300.0).abs() < 30.0, "{a:?}");
         assert!(a.is_rig_like(), "{a:?}");
         assert!(a.rig_likeness() > 0.9, "{a:?}");
+    }
+
+    #[test]
+    fn a_farm_curtailed_at_peak_hours_is_flat_whenever_it_runs() {
+        // 400 kW, off for the peak-tariff hours 12–18 UTC every day: a quarter of the hours
+        // add nothing, so the interquartile reading fails and the running reading holds.
+        let on = 480_000 + 40 * 24 + 5;
+        let s = series(WINDOW_HOURS, |h| {
+            let hod = h.rem_euclid(24);
+            business(h)
+                + if h >= on && !(12..18).contains(&hod) {
+                    400.0
+                } else {
+                    0.0
+                }
+        });
+        let m = measure(&s, s.end_hour(), 0).unwrap();
+        let a = m.added.expect("added load measured");
+        assert!(
+            a.uptime > 0.7 && a.uptime < 0.8,
+            "{a:?} {:?} on {on}",
+            m.onset
+        );
+        assert!(
+            a.spread > Added::MAX_SPREAD,
+            "the interquartile reading fails: {a:?}"
+        );
+        assert!((a.running_kw - 400.0).abs() < 40.0, "{a:?}");
+        assert!(a.is_rig_like(), "{a:?}");
+    }
+
+    #[test]
+    fn rig_likeness_passes_exactly_at_half() {
+        let a = Added {
+            median_kw: 100.0,
+            floor_ratio: 0.9,
+            spread: 0.1,
+            running_kw: 100.0,
+            running_spread: 0.1,
+            uptime: 1.0,
+            n_hours: 100,
+        };
+        assert!(a.is_rig_like() && a.rig_likeness() > 0.99);
+        let wide = Added {
+            spread: 1.0,
+            running_spread: 1.0,
+            ..a
+        };
+        assert!(!wide.is_rig_like() && wide.rig_likeness() < 0.01);
+        let small = Added {
+            median_kw: 0.5,
+            running_kw: 0.5,
+            ..a
+        };
+        assert_eq!(small.rig_likeness(), 0.0, "below the smallest rig");
+        let part_time = Added {
+            spread: 1.0,
+            uptime: 0.5,
+            ..a
+        };
+        assert!(
+            !part_time.is_rig_like(),
+            "runs half the hours: a shift, not rigs"
+        );
     }
 
     #[test]
