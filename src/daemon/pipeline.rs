@@ -140,6 +140,11 @@ pub async fn run(
     );
     metrics.readings_accepted.store(table.n_accepted, Relaxed);
     metrics.meters_tracked.store(table.len() as u64, Relaxed);
+    for filter in s.subscriptions.iter().filter(|f| f.starts_with("$share/")) {
+        // A meter's window lives in one daemon: a broker that spreads a shared group's
+        // messages round-robin (Mosquitto does) splits every meter between the members.
+        tracing::warn!(%filter, "shared subscription: only safe if the broker keeps each topic on one member (see docs/operations.md, Sharding)");
+    }
     let table = Arc::new(Mutex::new(table));
     let book = Arc::new(Mutex::new(book));
     let due = Arc::new(DueQueue::new());
