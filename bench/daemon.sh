@@ -8,8 +8,9 @@
 #   bench/daemon.sh --rounds 3 # alternating rounds (default 2)
 #
 # Per round: (1) mosquitto_sub -q 1 -C N alone, timed from the start of the publisher to
-# the N-th message; (2) flatline watch with the shipped defaults (every meter scored each
-# hour of event time), timed from the start of the publisher until it has applied, logged
+# the N-th message; (2) flatline watch with the shipped defaults (every meter due for
+# scoring each hour of event time; scorings the scorer could not keep up with are merged,
+# counted as coalesced), timed from the start of the publisher until it has applied, logged
 # and acknowledged N messages (its Prometheus counter), then until its scorer has caught
 # up; (3) the same with --rescore-every-hours 24. The broker: a private mosquitto on a free
 # loopback port with the limits docs/operations.md asks for, persistence off. Needs
@@ -146,14 +147,15 @@ run_watch() { # run_watch ROUND LABEL EXTRA_ARGS...
     scored=$(metric assessments_total "$mport")
     [ "$scored" != "$prev" ] && t_scored=$(now)
   done
-  local accepted
+  local accepted coalesced
   accepted=$(metric readings_accepted_total "$mport")
+  coalesced=$(metric scoring_coalesced_total "$mport")
   # Kept for a look at rejections, duplicates and reconnects when a count is off.
   curl -s "http://127.0.0.1:$mport/metrics" >"$out/$label-$round.metrics"
   cp "$work/watch.log" "$out/$label-$round.log"
   stop "$watch"
   stop "$broker"
-  echo "$label $round $(since "$t0" "$t_ingest") $(since "$t0" "$t_pub") $processed $accepted $(since "$t0" "$t_scored") $scored" >>"$tsv"
+  echo "$label $round $(since "$t0" "$t_ingest") $(since "$t0" "$t_pub") $processed $accepted $(since "$t0" "$t_scored") $scored $coalesced" >>"$tsv"
 }
 
 for round in $(seq 1 "$rounds"); do
@@ -165,11 +167,11 @@ done
 
 awk -v n="$n" -v rounds="$rounds" '
   { t[$1] += $3; p[$1] += $4; r[$1]++; if (!($1 in lost) || n - $6 > lost[$1]) lost[$1] = n - $6
-    if (NF >= 8) { s[$1] += $7; a[$1] = $8 } }
+    if (NF >= 9) { s[$1] += $7; a[$1] = $8; c[$1] = $9 } }
   END {
     printf "Stream: %d readings (QoS 1, one message each), mean of %d rounds.\n\n", n, rounds
-    print "| receiver | wall (s) | readings/s | publisher finished (s) | lost | scorer caught up (s) | assessments |"
-    print "|---|---:|---:|---:|---:|---:|---:|"
+    print "| receiver | wall (s) | readings/s | publisher finished (s) | lost | scorer caught up (s) | assessments (last round) | coalesced |"
+    print "|---|---:|---:|---:|---:|---:|---:|---:|"
     split("mosquitto_sub watch_rescore_1h watch_rescore_24h", order, " ")
     label["mosquitto_sub"] = "`mosquitto_sub -q 1` alone"
     label["watch_rescore_1h"] = "`flatline watch` (defaults: rescore every hour)"
@@ -180,7 +182,8 @@ awk -v n="$n" -v rounds="$rounds" '
       m[k] = t[k] / r[k]
       sc = (k in s) ? sprintf("%.1f", s[k] / r[k]) : "-"
       as = (k in a) ? a[k] : "-"
-      printf "| %s | %.1f | %.0f | %.1f | %d | %s | %s |\n", label[k], m[k], n / m[k], p[k] / r[k], lost[k], sc, as
+      co = (k in c) ? c[k] : "-"
+      printf "| %s | %.1f | %.0f | %.1f | %d | %s | %s | %s |\n", label[k], m[k], n / m[k], p[k] / r[k], lost[k], sc, as, co
     }
     print ""
     for (i = 2; i <= 3; i++) {

@@ -7,6 +7,7 @@
 
 mod support {
     pub mod mosquitto;
+    pub mod pki;
 }
 
 use std::io::{Read, Write};
@@ -60,6 +61,21 @@ impl Watch {
         subscriptions: &[&str],
         extra: &[&Path],
     ) -> Watch {
+        let w = Watch::spawn(broker, state, client_id, subscriptions, extra, |_| {});
+        w.wait_subscribed();
+        w
+    }
+
+    /// Starts the daemon without waiting for it to subscribe; `tweak` may change the
+    /// command (environment, log destination) before it is spawned.
+    fn spawn(
+        broker: &str,
+        state: &Path,
+        client_id: &str,
+        subscriptions: &[&str],
+        extra: &[&Path],
+        tweak: impl FnOnce(&mut Command),
+    ) -> Watch {
         let metrics_port = free_port();
         let mut cmd = Command::new(BIN);
         cmd.args([
@@ -84,14 +100,17 @@ impl Watch {
             cmd.args(["--subscribe", s]);
         }
         cmd.args(extra);
-        let w = Watch {
+        tweak(&mut cmd);
+        Watch {
             child: cmd.spawn().unwrap(),
             metrics_port,
-        };
+        }
+    }
+
+    fn wait_subscribed(&self) {
         wait_until("the daemon to subscribe", || {
-            w.metric("flatline_mqtt_subscribed") == Some(1.0)
+            self.metric("flatline_mqtt_subscribed") == Some(1.0)
         });
-        w
     }
 
     /// One value from the metrics endpoint (None while it is not up).
@@ -613,4 +632,275 @@ fn rfc3339_z(v: &serde_json::Value) -> String {
         .unwrap()
         .format("%Y-%m-%dT%H:%M:%SZ")
         .to_string()
+}
+
+/// Subscribes to `flatline/alerts/#` on the plain listener and returns the first alert
+/// published there (None if the connection fails first).
+fn listen_for_alert(
+    port: u16,
+    client_id: &str,
+) -> std::thread::JoinHandle<Option<rumqttc::Publish>> {
+    let (client, mut connection) =
+        rumqttc::Client::new(rumqttc::MqttOptions::new(client_id, "127.0.0.1", port), 10);
+    client
+        .subscribe("flatline/alerts/#", rumqttc::QoS::AtLeastOnce)
+        .unwrap();
+    // Subscribed before anything is published, so the alert cannot pass unseen.
+    let mut subscribed = false;
+    for event in connection.iter() {
+        match event {
+            Ok(rumqttc::Event::Incoming(rumqttc::Packet::SubAck(_))) => {
+                subscribed = true;
+                break;
+            }
+            Err(e) => panic!("alert listener: {e}"),
+            _ => {}
+        }
+    }
+    assert!(subscribed);
+    std::thread::spawn(move || {
+        let _client = client;
+        for event in connection.iter() {
+            match event {
+                Ok(rumqttc::Event::Incoming(rumqttc::Packet::Publish(p))) => return Some(p),
+                Err(_) => return None,
+                _ => {}
+            }
+        }
+        None
+    })
+}
+
+/// Publishes the fixture fleet on the broker's plain listener to a daemon that is
+/// subscribed (on whichever listener), and checks that every reading is accepted and the
+/// farm's one alert is written and published on MQTT.
+fn fleet_in_alert_out(broker: &Mosquitto, watch: &Watch, state: &Path, tag: &str) {
+    let dir = tempfile::tempdir().unwrap();
+    let csv = dir.path().join("fleet.csv");
+    let n = write_fleet(&csv, "", 8);
+    let listener = listen_for_alert(broker.port, &format!("{tag}-listener"));
+    assert!(
+        publish(&broker.url(), &csv, &["--client-id", &format!("{tag}-pub")])
+            .wait()
+            .unwrap()
+            .success()
+    );
+    wait_until("every reading accepted", || watch.accepted() == n as f64);
+    wait_until("the farm's alert", || {
+        suspect_alerts_for(state, "farm") == 1
+    });
+    let published = listener.join().unwrap().expect("an alert on MQTT");
+    assert_eq!(published.topic, "flatline/alerts/farm");
+    let body: serde_json::Value = serde_json::from_slice(&published.payload).unwrap();
+    assert_eq!(body["kind"], "suspect");
+    assert_eq!(alerts(state).len(), 1, "{:?}", alerts(state));
+}
+
+#[test]
+fn a_daemon_on_a_tls_listener_receives_readings_and_publishes_its_alert() {
+    use support::mosquitto::{SecureListener, TlsListener};
+    let pki = support::pki::Pki::generate();
+    let broker = Mosquitto::start_secure(SecureListener {
+        tls: Some(TlsListener {
+            ca_cert: pki.ca_cert.clone(),
+            server_cert: pki.server_cert.clone(),
+            server_key: pki.server_key.clone(),
+            require_certificate: false,
+        }),
+        password_file: None,
+    });
+    assert!(broker.secure_url().starts_with("mqtts://"));
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state");
+    let watch = Watch::start_with(
+        &broker.secure_url(),
+        &state,
+        "t-tls",
+        &["meters/+/reading"],
+        &[
+            Path::new("--rescore-every-hours"),
+            Path::new("24"),
+            Path::new("--ca-file"),
+            &pki.ca_cert,
+        ],
+    );
+    fleet_in_alert_out(&broker, &watch, &state, "t-tls");
+    assert!(watch.sigterm().success());
+}
+
+#[test]
+fn mutual_tls_admits_the_daemon_with_its_client_certificate_and_refuses_it_without() {
+    use support::mosquitto::{SecureListener, TlsListener};
+    let pki = support::pki::Pki::generate();
+    let broker = Mosquitto::start_secure(SecureListener {
+        tls: Some(TlsListener {
+            ca_cert: pki.ca_cert.clone(),
+            server_cert: pki.server_cert.clone(),
+            server_key: pki.server_key.clone(),
+            require_certificate: true,
+        }),
+        password_file: None,
+    });
+    let dir = tempfile::tempdir().unwrap();
+    // Without a client certificate the handshake fails: the daemon keeps retrying and
+    // never subscribes.
+    let refused = Watch::spawn(
+        &broker.secure_url(),
+        &dir.path().join("refused"),
+        "t-mtls-refused",
+        &["meters/+/reading"],
+        &[Path::new("--ca-file"), &pki.ca_cert],
+        |_| {},
+    );
+    wait_until("the refused daemon's second connection error", || {
+        refused.metric("flatline_mqtt_errors_total").unwrap_or(0.0) >= 2.0
+    });
+    assert_eq!(refused.metric("flatline_mqtt_subscribed"), Some(0.0));
+    refused.sigkill();
+    // With the certificate, given in the config file as an operator would.
+    let config = dir.path().join("flatline.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[mqtt]\nca_file = {:?}\nclient_cert_file = {:?}\nclient_key_file = {:?}\n\n[ingest]\nrescore_every_hours = 24\n",
+            pki.ca_cert, pki.client_cert, pki.client_key
+        ),
+    )
+    .unwrap();
+    let state = dir.path().join("state");
+    let watch = Watch::start_with(
+        &broker.secure_url(),
+        &state,
+        "t-mtls",
+        &["meters/+/reading"],
+        &[Path::new("--config"), &config],
+    );
+    fleet_in_alert_out(&broker, &watch, &state, "t-mtls");
+    assert!(watch.sigterm().success());
+}
+
+#[test]
+fn a_password_logs_the_daemon_in_and_never_reaches_its_log() {
+    use support::mosquitto::SecureListener;
+    const PASSWORD: &str = "s3cret-Flatline-pw";
+    const WRONG: &str = "wr0ng-Flatline-pw";
+    let dir = tempfile::tempdir().unwrap();
+    let passwords = dir.path().join("passwd");
+    std::fs::write(&passwords, "").unwrap();
+    let made = Command::new("mosquitto_passwd")
+        .arg("-b")
+        .arg(&passwords)
+        .args(["flatline", PASSWORD])
+        .status()
+        .expect("mosquitto_passwd must be installed");
+    assert!(made.success());
+    let broker = Mosquitto::start_secure(SecureListener {
+        tls: None,
+        password_file: Some(passwords),
+    });
+    let logged = |log: &Path, env: (&'static str, &'static str)| {
+        let file = std::fs::File::create(log).unwrap();
+        move |cmd: &mut Command| {
+            // The most verbose logging there is, of every crate: nothing may print it.
+            cmd.env("RUST_LOG", "trace")
+                .env(env.0, env.1)
+                .stderr(Stdio::from(file));
+        }
+    };
+    let user = [Path::new("--username"), Path::new("flatline")];
+
+    // The wrong password, from a file: refused, retried, never subscribed.
+    let wrong_file = dir.path().join("wrong-pw");
+    std::fs::write(&wrong_file, format!("{WRONG}\n")).unwrap();
+    let wrong_log = dir.path().join("wrong.log");
+    let refused = Watch::spawn(
+        &broker.secure_url(),
+        &dir.path().join("refused"),
+        "t-pw-refused",
+        &["meters/+/reading"],
+        &[user[0], user[1], Path::new("--password-file"), &wrong_file],
+        logged(&wrong_log, ("FLATLINE_UNUSED", "")),
+    );
+    wait_until("the refused daemon's second connection error", || {
+        refused.metric("flatline_mqtt_errors_total").unwrap_or(0.0) >= 2.0
+    });
+    assert_eq!(refused.metric("flatline_mqtt_subscribed"), Some(0.0));
+    refused.sigkill();
+
+    // The right password, from an environment variable.
+    let log = dir.path().join("watch.log");
+    let state = dir.path().join("state");
+    let watch = Watch::spawn(
+        &broker.secure_url(),
+        &state,
+        "t-pw",
+        &["meters/+/reading"],
+        &[
+            user[0],
+            user[1],
+            Path::new("--password-env"),
+            Path::new("FLATLINE_TEST_MQTT_PASSWORD"),
+        ],
+        logged(&log, ("FLATLINE_TEST_MQTT_PASSWORD", PASSWORD)),
+    );
+    watch.wait_subscribed();
+    fleet_in_alert_out(&broker, &watch, &state, "t-pw");
+    assert!(watch.sigterm().success());
+
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(text.contains("connected to broker"), "the log was captured");
+    assert!(
+        !text.contains(PASSWORD),
+        "the password is in the daemon's log"
+    );
+    let wrong_text = std::fs::read_to_string(&wrong_log).unwrap();
+    assert!(
+        wrong_text.contains("broker connection lost"),
+        "{wrong_text}"
+    );
+    assert!(
+        !wrong_text.contains(WRONG),
+        "the password is in the daemon's log"
+    );
+}
+
+#[test]
+fn an_mqtt5_daemon_killed_mid_stream_resumes_its_session_and_alerts_once() {
+    // MQTT 5 keeps a session only with a session expiry interval: a daemon that lost it
+    // would miss what the broker received while it was down.
+    let broker = Mosquitto::start();
+    let dir = tempfile::tempdir().unwrap();
+    let csv = dir.path().join("fleet.csv");
+    let n = write_fleet(&csv, "", 8);
+    let state = dir.path().join("state");
+    let v5 = [
+        Path::new("--protocol"),
+        Path::new("5"),
+        Path::new("--rescore-every-hours"),
+        Path::new("24"),
+    ];
+    let start = || Watch::start_with(&broker.url(), &state, "t-v5", &["meters/+/reading"], &v5);
+    let watch = start();
+    let listener = listen_for_alert(broker.port, "t-v5-listener");
+    let mut publisher = publish(
+        &broker.url(),
+        &csv,
+        &["--client-id", "t-v5-pub", "--speed", "300000"],
+    );
+    wait_until("a third of the readings", || {
+        watch.accepted() >= n as f64 / 3.0
+    });
+    watch.sigkill();
+    let watch = start();
+    assert!(publisher.wait().unwrap().success());
+    wait_until("every reading accepted exactly once", || {
+        watch.accepted() == n as f64
+    });
+    wait_until("the farm's alert", || {
+        suspect_alerts_for(&state, "farm") == 1
+    });
+    let published = listener.join().unwrap().expect("an alert on MQTT");
+    assert_eq!(published.topic, "flatline/alerts/farm");
+    assert!(watch.sigterm().success());
+    assert_eq!(alerts(&state).len(), 1, "{:?}", alerts(&state));
 }

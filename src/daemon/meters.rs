@@ -31,6 +31,12 @@ pub const WINDOW_SPAN_HOURS: usize = WINDOW_HOURS as usize + 1;
 /// extra 42 open hours cost about 0.3 KB per meter.
 pub const OPEN_HOURS: usize = 48;
 
+/// Closed hours held in a full window.
+const CLOSED_HOURS: usize = WINDOW_SPAN_HOURS - OPEN_HOURS;
+
+/// Most runs of equal minute masks kept for the closed hours (see [`HourWindow`]).
+const MAX_MASK_RUNS: usize = 16;
+
 /// A meter's rolling window of the last [`WINDOW_SPAN_HOURS`] hours of event time.
 ///
 /// Open hours hold what [`SeriesBuilder`] holds: an f32 sum and a 60-bit mask of the
@@ -39,12 +45,22 @@ pub const OPEN_HOURS: usize = 48;
 /// scales by the count and infers the resolution from counts and occupancy, never from
 /// which minutes were seen — so the series stays bit-identical while a full window costs
 /// about 5 bytes per hour instead of 12.
+///
+/// Which minutes a closed hour saw is still needed for one thing: telling a redelivered
+/// reading of a closed hour (a duplicate, nothing lost) from a reading that arrived too
+/// late (refused, lost). A meter reports on the same minutes hour after hour, so the
+/// closed hours' masks are kept run-length encoded — a regular meter needs one run of
+/// 16 bytes — for at most [`MAX_MASK_RUNS`] runs of the newest closed hours. A reading for
+/// an older closed hour of an irregular meter cannot be recognised and counts as too late.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct HourWindow {
     /// Hour index of the oldest bin (closed if any, else open).
     first_hour: i64,
     closed_sum: VecDeque<f32>,
     closed_n: VecDeque<u8>,
+    /// `(minute mask, hours)` runs of the newest closed hours, oldest run first; they end
+    /// at the newest closed hour and may cover fewer hours than are closed.
+    closed_masks: VecDeque<(u64, u32)>,
     open_sum: VecDeque<f32>,
     open_mask: VecDeque<u64>,
 }
@@ -94,7 +110,13 @@ impl HourWindow {
                 self.close_and_trim();
                 self.open_sum.len() - 1
             }
-            Some(last) if last - hour >= OPEN_HOURS as i64 => return Err(WindowPush::TooLate),
+            Some(last) if last - hour >= OPEN_HOURS as i64 => {
+                return Err(if self.closed_saw(hour, bit) {
+                    WindowPush::Duplicate
+                } else {
+                    WindowPush::TooLate
+                });
+            }
             Some(_) if hour < open_first => {
                 // Late but within the lateness, and nothing closed yet (else `hour` would
                 // be closed): grow the open hours at the front.
@@ -115,6 +137,36 @@ impl HourWindow {
         Ok(())
     }
 
+    /// True when the reading at `ts` is known to have been seen by the window: its minute
+    /// is set in an open hour, or in a closed hour whose mask is still kept.
+    pub fn saw(&self, ts: i64) -> bool {
+        let hour = ts.div_euclid(HOUR_S);
+        let bit = 1u64 << (ts.rem_euclid(HOUR_S) / 60);
+        let open_first = self.first_hour + self.closed_sum.len() as i64;
+        if hour >= open_first {
+            let idx = (hour - open_first) as usize;
+            return self.open_mask.get(idx).is_some_and(|m| m & bit != 0);
+        }
+        self.closed_saw(hour, bit)
+    }
+
+    /// Whether closed hour `hour` saw the minute `bit`, as far as the kept masks know.
+    fn closed_saw(&self, hour: i64, bit: u64) -> bool {
+        let open_first = self.first_hour + self.closed_sum.len() as i64;
+        if hour < self.first_hour || hour >= open_first {
+            return false;
+        }
+        // Hours back from the newest closed hour (0 = the newest).
+        let mut back = (open_first - 1 - hour) as u64;
+        for &(mask, n) in self.closed_masks.iter().rev() {
+            if back < n as u64 {
+                return mask & bit != 0;
+            }
+            back -= n as u64;
+        }
+        false
+    }
+
     /// Closes open hours beyond [`OPEN_HOURS`] and drops hours beyond the span.
     fn close_and_trim(&mut self) {
         while self.open_sum.len() > OPEN_HOURS {
@@ -122,20 +174,55 @@ impl HourWindow {
             else {
                 break;
             };
+            // Drop the oldest hour before adding one when the span is full, so the closed
+            // hours never exceed their final size, not even for a moment.
+            if self.len() + 1 > WINDOW_SPAN_HOURS && !self.closed_sum.is_empty() {
+                self.closed_sum.pop_front();
+                self.closed_n.pop_front();
+                self.first_hour += 1;
+            }
+            if self.closed_sum.capacity() == 0 {
+                // The closed hours only ever grow to their final size: allocate it once,
+                // instead of growing by doubling (which left up to twice the memory held,
+                // and freed blocks the allocator could not give back).
+                self.closed_sum.reserve_exact(CLOSED_HOURS);
+                self.closed_n.reserve_exact(CLOSED_HOURS);
+            }
             self.closed_sum.push_back(sum);
             // At most 60 minutes in an hour: always fits.
             self.closed_n.push_back(mask.count_ones() as u8);
+            match self.closed_masks.back_mut() {
+                Some((m, n)) if *m == mask => *n += 1,
+                _ => {
+                    if self.closed_masks.len() == MAX_MASK_RUNS {
+                        self.closed_masks.pop_front();
+                    }
+                    self.closed_masks.push_back((mask, 1));
+                }
+            }
         }
         while self.len() > WINDOW_SPAN_HOURS && !self.closed_sum.is_empty() {
             self.closed_sum.pop_front();
             self.closed_n.pop_front();
             self.first_hour += 1;
         }
-        let full = WINDOW_SPAN_HOURS - OPEN_HOURS;
-        if self.closed_sum.len() == full && self.closed_sum.capacity() > full {
-            // Growth by doubling left up to 2x the span: give the slack back once.
-            self.closed_sum.shrink_to_fit();
-            self.closed_n.shrink_to_fit();
+        // Runs never cover more hours than are closed.
+        let mut excess = self
+            .closed_masks
+            .iter()
+            .map(|&(_, n)| n as usize)
+            .sum::<usize>() as i64
+            - self.closed_sum.len() as i64;
+        while excess > 0 {
+            let Some(front) = self.closed_masks.front_mut() else {
+                break;
+            };
+            let cut = (front.1 as i64).min(excess);
+            front.1 -= cut as u32;
+            excess -= cut;
+            if front.1 == 0 {
+                self.closed_masks.pop_front();
+            }
         }
     }
 
@@ -174,6 +261,7 @@ impl HourWindow {
     pub fn heap_bytes(&self) -> usize {
         self.closed_sum.capacity() * 4
             + self.closed_n.capacity()
+            + self.closed_masks.capacity() * std::mem::size_of::<(u64, u32)>()
             + self.open_sum.capacity() * 4
             + self.open_mask.capacity() * 8
     }
@@ -186,6 +274,11 @@ impl HourWindow {
             out.extend_from_slice(&s.to_bits().to_le_bytes());
             out.push(n);
         }
+        put_u64(out, self.closed_masks.len() as u64);
+        for &(mask, n) in &self.closed_masks {
+            put_u64(out, mask);
+            put_u64(out, n as u64);
+        }
         put_u64(out, self.open_sum.len() as u64);
         for (&s, &k) in self.open_sum.iter().zip(&self.open_mask) {
             out.extend_from_slice(&s.to_bits().to_le_bytes());
@@ -194,7 +287,8 @@ impl HourWindow {
     }
 
     /// Reads a window written by [`HourWindow::encode`]; `None` when it is malformed.
-    fn decode(bytes: &mut &[u8]) -> Option<HourWindow> {
+    /// Without `closed_masks` (the previous layout) the closed hours' masks are unknown.
+    fn decode(bytes: &mut &[u8], closed_masks: bool) -> Option<HourWindow> {
         let first_hour = get_u64(bytes)? as i64;
         let n_closed = get_u64(bytes)? as usize;
         if n_closed > WINDOW_SPAN_HOURS {
@@ -202,13 +296,31 @@ impl HourWindow {
         }
         let mut w = HourWindow {
             first_hour,
-            closed_sum: VecDeque::with_capacity(n_closed),
-            closed_n: VecDeque::with_capacity(n_closed),
             ..HourWindow::default()
         };
+        if n_closed > 0 {
+            w.closed_sum.reserve_exact(CLOSED_HOURS);
+            w.closed_n.reserve_exact(CLOSED_HOURS);
+        }
         for _ in 0..n_closed {
             w.closed_sum.push_back(get_f32(bytes)?);
             w.closed_n.push_back(take(bytes, 1)?[0]);
+        }
+        if closed_masks {
+            let n_runs = get_u64(bytes)? as usize;
+            if n_runs > MAX_MASK_RUNS {
+                return None;
+            }
+            let mut covered = 0u64;
+            for _ in 0..n_runs {
+                let mask = get_u64(bytes)?;
+                let n = get_u64(bytes)?;
+                covered += n;
+                if n == 0 || covered > n_closed as u64 {
+                    return None;
+                }
+                w.closed_masks.push_back((mask, n as u32));
+            }
         }
         let n_open = get_u64(bytes)? as usize;
         if n_open > OPEN_HOURS || n_closed + n_open > WINDOW_SPAN_HOURS {
@@ -432,6 +544,13 @@ impl MeterTable {
                         }
                     }
                     RegisterStep::Duplicate => return Applied::Duplicate,
+                    // A redelivered register reading older than the newest: the interval
+                    // that started at it is in the window when it was applied before.
+                    RegisterStep::Refused(RejectReason::RegisterOutOfOrder)
+                        if state.window.saw(ts) =>
+                    {
+                        return Applied::Duplicate
+                    }
                     RegisterStep::Refused(reason) => return Applied::Rejected(reason),
                     RegisterStep::Interval { start_ts, kwh } => (Unit::Kwh, start_ts, kwh),
                 }
@@ -538,6 +657,27 @@ impl MeterTable {
         rescore_every_hours: i64,
         max_kw: f64,
     ) -> Option<MeterTable> {
+        Self::decode_layout(bytes, max_meters, rescore_every_hours, max_kw, true)
+    }
+
+    /// Restores a table written before the closed hours' masks were kept (snapshot
+    /// format 2): the masks start unknown and fill as hours close.
+    pub fn decode_without_closed_masks(
+        bytes: &mut &[u8],
+        max_meters: usize,
+        rescore_every_hours: i64,
+        max_kw: f64,
+    ) -> Option<MeterTable> {
+        Self::decode_layout(bytes, max_meters, rescore_every_hours, max_kw, false)
+    }
+
+    fn decode_layout(
+        bytes: &mut &[u8],
+        max_meters: usize,
+        rescore_every_hours: i64,
+        max_kw: f64,
+        closed_masks: bool,
+    ) -> Option<MeterTable> {
         let mut t = MeterTable::new(max_meters, rescore_every_hours, max_kw);
         t.seq = get_u64(bytes)?;
         t.n_evicted = get_u64(bytes)?;
@@ -556,7 +696,7 @@ impl MeterTable {
             };
             let scored_as_of = get_u64(bytes)? as i64;
             let touched = get_u64(bytes)?;
-            let window = HourWindow::decode(bytes)?;
+            let window = HourWindow::decode(bytes, closed_masks)?;
             let state = MeterState {
                 id: MeterId::from(id.as_str()),
                 unit,
@@ -703,6 +843,106 @@ mod tests {
         assert_eq!(t.apply("m", 0, Value::IntervalKwh(5.0)), Applied::Duplicate);
         assert_eq!(t.get("m").unwrap().window.series(Unit::Kwh).kw, vec![1.0]);
         assert_eq!(t.n_accepted, 1);
+    }
+
+    #[test]
+    fn a_reading_redelivered_after_its_hour_closed_is_a_duplicate_and_a_new_one_too_late() {
+        // A broker's backlog after a reconnect can lag a meter's newest reading by more
+        // than the open hours: what was applied before is a duplicate, not a loss.
+        let mut t = table();
+        for h in 0..200 {
+            t.apply("m", h * H, Value::IntervalKwh(1.0));
+        }
+        let before = t.get("m").unwrap().clone();
+        let old = 200 - OPEN_HOURS as i64 - 50;
+        assert_eq!(
+            t.apply("m", old * H, Value::IntervalKwh(9.0)),
+            Applied::Duplicate
+        );
+        assert_eq!(
+            t.apply("m", old * H + 1800, Value::IntervalKwh(9.0)),
+            Applied::Rejected(RejectReason::TooLate)
+        );
+        assert_eq!(t.get("m").unwrap().window, before.window);
+        assert_eq!(t.n_accepted, 200);
+    }
+
+    #[test]
+    fn an_irregular_meter_keeps_a_bounded_number_of_closed_masks() {
+        // Minute 0 every hour, minute 30 on every third: a new run every hour or two.
+        let mut w = HourWindow::default();
+        for h in 0..400 {
+            w.push(h * H, 1.0).unwrap();
+            if h % 3 == 0 {
+                w.push(h * H + 1800, 1.0).unwrap();
+            }
+        }
+        assert!(w.closed_masks.len() <= MAX_MASK_RUNS);
+        let newest_closed = 399 - OPEN_HOURS as i64;
+        assert_eq!(w.push(newest_closed * H, 1.0), Err(WindowPush::Duplicate));
+        // Long closed and beyond the kept runs: it cannot be told from a late reading.
+        assert_eq!(w.push(10 * H, 1.0), Err(WindowPush::TooLate));
+    }
+
+    #[test]
+    fn a_register_reading_redelivered_behind_newer_ones_is_a_duplicate() {
+        let mut t = table();
+        for i in 0..10 {
+            t.apply("r", i * 900, Value::RegisterKwh(100.0 + i as f64));
+        }
+        // Its interval (the one starting at it) is in the window: it was applied before.
+        assert_eq!(
+            t.apply("r", 3 * 900, Value::RegisterKwh(103.0)),
+            Applied::Duplicate
+        );
+        // Never seen: out of order, refused as before.
+        assert_eq!(
+            t.apply("r", 3 * 900 + 60, Value::RegisterKwh(103.1)),
+            Applied::Rejected(RejectReason::RegisterOutOfOrder)
+        );
+    }
+
+    #[test]
+    fn a_snapshot_without_closed_masks_still_loads() {
+        let mut t = table();
+        for h in 0..100 {
+            t.apply("a", h * H, Value::IntervalKwh(1.0));
+        }
+        // The previous layout: the same bytes without the run list of each window.
+        let m = t.get("a").unwrap();
+        let mut bytes = Vec::new();
+        put_u64(&mut bytes, t.seq);
+        put_u64(&mut bytes, t.n_evicted);
+        put_u64(&mut bytes, t.n_accepted);
+        put_u64(&mut bytes, 1);
+        put_str(&mut bytes, "a");
+        bytes.push(0);
+        bytes.push(0);
+        put_u64(&mut bytes, m.scored_as_of as u64);
+        put_u64(&mut bytes, m.touched);
+        let w = &m.window;
+        put_u64(&mut bytes, w.first_hour as u64);
+        put_u64(&mut bytes, w.closed_sum.len() as u64);
+        for (&s, &n) in w.closed_sum.iter().zip(&w.closed_n) {
+            bytes.extend_from_slice(&s.to_bits().to_le_bytes());
+            bytes.push(n);
+        }
+        put_u64(&mut bytes, w.open_sum.len() as u64);
+        for (&s, &k) in w.open_sum.iter().zip(&w.open_mask) {
+            bytes.extend_from_slice(&s.to_bits().to_le_bytes());
+            put_u64(&mut bytes, k);
+        }
+        let back =
+            MeterTable::decode_without_closed_masks(&mut bytes.as_slice(), 1000, 1, 1e5).unwrap();
+        let b = back.get("a").unwrap();
+        assert_eq!(b.window.series(Unit::Kwh), w.series(Unit::Kwh));
+        assert!(b.window.closed_masks.is_empty());
+        // Unknown masks: a closed hour's redelivery counts as too late, as before.
+        let mut back = back;
+        assert_eq!(
+            back.apply("a", 10 * H, Value::IntervalKwh(1.0)),
+            Applied::Rejected(RejectReason::TooLate)
+        );
     }
 
     #[test]

@@ -34,6 +34,11 @@ pub struct Metrics {
     pub meters_evicted: AtomicU64,
     /// Meters scored.
     pub assessments: AtomicU64,
+    /// Meters waiting to be scored now (at most one entry per meter).
+    pub scoring_queued: AtomicU64,
+    /// Scorings merged into one already waiting for the same meter (the scorer was behind:
+    /// the meter is scored once, at its latest hour).
+    pub scoring_coalesced: AtomicU64,
     /// Alerts by kind: suspect, changed, cleared.
     pub alerts: [AtomicU64; 3],
     /// Unix seconds of the last completed checkpoint (0: none yet).
@@ -138,6 +143,18 @@ impl Metrics {
             "counter",
             "Meter scorings.",
             &one(&self.assessments),
+        );
+        metric(
+            "scoring_queued",
+            "gauge",
+            "Meters waiting to be scored.",
+            &one(&self.scoring_queued),
+        );
+        metric(
+            "scoring_coalesced_total",
+            "counter",
+            "Scorings merged into one already waiting for the same meter (scorer behind).",
+            &one(&self.scoring_coalesced),
         );
         let by_kind: Vec<(String, f64)> =
             [AlertKind::Suspect, AlertKind::Changed, AlertKind::Cleared]

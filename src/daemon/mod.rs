@@ -9,6 +9,7 @@
 //! - [`config`]: `flatline.toml` → checked [`config::Settings`].
 //! - [`mqtt`]: rumqttc options (TLS, MQTT 3.1.1/5, persistent session), one enum over both APIs.
 //! - [`pipeline`]: the running daemon: source → ingest → alert sink, shutdown, guarantees.
+//! - [`scorer`]: scoring on threads of its own, fed by a coalescing queue of due meters.
 //! - [`metrics`]: counters and the Prometheus endpoint.
 //! - [`publisher`]: replaying readings into a broker, counting acknowledgements.
 //! - [`broker`]: the embedded rumqttd broker for the demo.
@@ -26,6 +27,7 @@ pub mod mqtt;
 pub mod payload;
 pub mod pipeline;
 pub mod publisher;
+pub mod scorer;
 pub mod wal;
 
 /// The core's scoring entry points, as the daemon uses them: the very functions `scan`

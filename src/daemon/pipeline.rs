@@ -4,11 +4,15 @@
 //!   message ([`super::payload::decode`], pure and cheap) and hands it to ingest through a
 //!   bounded queue. It never publishes and never waits on scoring. It re-subscribes when a
 //!   ConnAck says the broker kept no session, and backs off (doubling) after errors.
-//! - **Ingest** (its own OS thread, so scoring never stalls the async runtime): applies
+//! - **Ingest** (its own OS thread, so file IO never stalls the async runtime): applies
 //!   readings to the [`MeterTable`], appends the ones that changed state to the WAL,
 //!   `fsync`s in batches, and only then releases the batch's messages for acknowledgement.
-//!   It scores a meter when its event time crosses an hour boundary and asks the
-//!   [`AlertBook`] whether the verdict is worth an alert. It snapshots periodically.
+//!   When a meter's event time crosses its re-scoring boundary it pushes the meter into the
+//!   scorer's coalescing queue, which never blocks. It snapshots periodically.
+//! - **Scorer** (threads of their own, lower priority, see [`super::scorer`]): scores due
+//!   meters at their latest state and asks the [`AlertBook`] whether the verdict is worth
+//!   an alert. Scoring can fall behind; it cannot hold up ingest or the event loop, so a
+//!   slow scorer never makes the broker drop the connection and redeliver a backlog.
 //! - **Acker** (tokio task): sends the released PUBACKs through the client.
 //! - **Alert sink** (tokio task): draws the PNG, appends `alerts.jsonl` (fsync), then
 //!   publishes the alert with QoS 1 on `<prefix>/<meter_id>`.
@@ -16,8 +20,9 @@
 //! Shutdown flows from the source: when the shutdown signal fires the source stops
 //! forwarding (messages received after that stay unacknowledged and the broker redelivers
 //! them next time) but keeps polling so the last acknowledgements reach the broker. Ingest
-//! drains its queue, syncs, checkpoints and ends; the acker and sink end when their inputs
-//! close; then the client disconnects. [`run`] waits for all of it under a deadline.
+//! drains its queue, syncs, checkpoints, closes the scoring queue and ends; the scorers
+//! score what is still due and end; the acker and sink end when their inputs close; then
+//! the client disconnects. [`run`] waits for all of it under a deadline.
 //!
 //! **The guarantee.** A message is acknowledged to the broker only after every reading in
 //! it is `fsync`ed in the WAL (or was a duplicate of one that is, or was refused). With a
@@ -29,14 +34,13 @@
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use rumqttc::QoS;
 use tokio::sync::{mpsc, watch};
 
-use crate::core::balance;
-use crate::core::registry::{Role, Topology};
+use crate::core::registry::Topology;
 use crate::core::series::HourlySeries;
 use crate::core::verdict::Assessment;
 use crate::core::MeterId;
@@ -48,7 +52,7 @@ use super::meters::{Applied, MeterTable};
 use super::metrics::Metrics;
 use super::mqtt::{self, AckToken, Backoff, Client, Connection, Polled, SessionMode};
 use super::payload::{decode, Decoded, RejectReason, Rejected};
-use super::scoring::{assess, Context};
+use super::scorer::{lock, AlertJob, DueQueue, Pushed, Scorer};
 use super::wal::{Store, StoreError};
 
 /// Failures that stop the daemon (bad input never does).
@@ -110,13 +114,6 @@ enum IngestMsg {
     Tick,
 }
 
-/// One alert on its way to the sink, with what the picture needs.
-struct AlertJob {
-    alert: Alert,
-    series: HourlySeries,
-    assessment: Assessment,
-}
-
 /// Runs the daemon until `shutdown` becomes true, then drains and checkpoints.
 pub async fn run(
     settings: Settings,
@@ -143,6 +140,14 @@ pub async fn run(
     );
     metrics.readings_accepted.store(table.n_accepted, Relaxed);
     metrics.meters_tracked.store(table.len() as u64, Relaxed);
+    for filter in s.subscriptions.iter().filter(|f| f.starts_with("$share/")) {
+        // A meter's window lives in one daemon: a broker that spreads a shared group's
+        // messages round-robin (Mosquitto does) splits every meter between the members.
+        tracing::warn!(%filter, "shared subscription: only safe if the broker keeps each topic on one member (see docs/operations.md, Sharding)");
+    }
+    let table = Arc::new(Mutex::new(table));
+    let book = Arc::new(Mutex::new(book));
+    let due = Arc::new(DueQueue::new());
 
     let metrics_task = match s.metrics_listen {
         Some(addr) => {
@@ -213,41 +218,62 @@ pub async fn run(
         s.clone(),
         metrics.clone(),
     ));
+    // Checked when the settings were built; a registry without node rows has no topology
+    // and the daemon scores every meter as a premises.
+    let topology = s
+        .registry
+        .as_deref()
+        .and_then(|r| Topology::from_registry(r).ok())
+        .filter(|t| !t.is_empty())
+        .map(Arc::new);
+    let mut scorers = Vec::new();
+    for i in 0..super::scorer::n_threads() {
+        let (done_tx, done_rx) = tokio::sync::oneshot::channel::<()>();
+        let scorer = Scorer {
+            s: s.clone(),
+            table: table.clone(),
+            book: book.clone(),
+            due: due.clone(),
+            alert_tx: alert_tx.clone(),
+            metrics: metrics.clone(),
+            topology: topology.clone(),
+        };
+        std::thread::Builder::new()
+            .name(format!("flatline-score-{i}"))
+            .spawn(move || {
+                scorer.run();
+                let _ = done_tx.send(());
+            })
+            .map_err(|e| DaemonError::Shutdown(format!("cannot start a scorer thread: {e}")))?;
+        scorers.push(done_rx);
+    }
+    // The scorers hold the only senders now: the sink ends when the last scorer does.
+    drop(alert_tx);
     let ingest = {
         let (done_tx, done_rx) = tokio::sync::oneshot::channel();
         let s = s.clone();
         let metrics = metrics.clone();
+        let table = table.clone();
+        let book = book.clone();
+        let due = due.clone();
         std::thread::Builder::new()
             .name("flatline-ingest".into())
             .spawn(move || {
-                // Checked when the settings were built; a registry without node rows has
-                // no topology and the daemon scores every meter as a premises.
-                let topology = s
-                    .registry
-                    .as_deref()
-                    .and_then(|r| Topology::from_registry(r).ok())
-                    .filter(|t| !t.is_empty())
-                    .map(Arc::new);
                 let mut ingest = Ingest {
                     s,
                     store,
                     table,
                     book,
+                    due,
                     ack_tx,
-                    alert_tx,
                     metrics,
                     pending: Vec::new(),
                     log: RateLimitedLog::new(),
-                    topology,
                 };
                 let result = ingest.run(ingest_rx);
-                let _ = done_tx.send(result.map(|()| {
-                    (
-                        ingest.table.len(),
-                        ingest.table.n_accepted,
-                        ingest.book.n_open(),
-                    )
-                }));
+                // Whatever happened, let the scorers finish what is due and end.
+                ingest.due.close();
+                let _ = done_tx.send(result);
             })
             .map_err(|e| DaemonError::Shutdown(format!("cannot start the ingest thread: {e}")))?;
         done_rx
@@ -258,11 +284,20 @@ pub async fn run(
     let deadline = s.shutdown_deadline;
     let drained = tokio::time::timeout(deadline, async {
         let _ = ticker.await;
-        let ingest_result = ingest
+        ingest
             .await
             .map_err(|_| DaemonError::Shutdown("the ingest thread panicked".into()))??;
+        for scorer in scorers {
+            scorer
+                .await
+                .map_err(|_| DaemonError::Shutdown("a scorer thread panicked".into()))?;
+        }
         let _ = acker.await;
         let _ = sink.await;
+        let ingest_result = {
+            let table = lock(&table);
+            (table.len(), table.n_accepted, lock(&book).n_open())
+        };
         // Everything queued for the broker (acks, alerts) is in the request channel now:
         // DISCONNECT goes after it, and the source ends when the loop sends it.
         finishing.store(true, Relaxed);
@@ -426,29 +461,29 @@ impl RateLimitedLog {
 struct Ingest {
     s: Arc<Settings>,
     store: Store,
-    table: MeterTable,
-    book: AlertBook,
+    /// Shared with the scorers, which lock it briefly to rebuild a meter's series.
+    table: Arc<Mutex<MeterTable>>,
+    /// Shared with the scorers; ingest only reads the number of open episodes.
+    book: Arc<Mutex<AlertBook>>,
+    /// Meters due for scoring.
+    due: Arc<DueQueue>,
     ack_tx: mpsc::UnboundedSender<AckToken>,
-    alert_tx: mpsc::Sender<AlertJob>,
     metrics: Arc<Metrics>,
     /// Tokens of messages handled since the last fsync.
     pending: Vec<AckToken>,
     log: RateLimitedLog,
-    /// Transformers and feeders to balance, when the registry names them.
-    topology: Option<Arc<Topology>>,
 }
 
 impl Ingest {
     fn run(&mut self, mut rx: mpsc::Receiver<IngestMsg>) -> Result<(), DaemonError> {
         // Re-judge every meter once as of its last scoring: an alert decided before a crash
         // but never written is decided again here; one that was written is not repeated.
-        let due: Vec<(MeterId, i64)> = self
-            .table
+        let due: Vec<(MeterId, i64)> = lock(&self.table)
             .iter()
             .map(|m| (m.id.clone(), m.scored_as_of))
             .collect();
         for (id, as_of) in due {
-            self.score(&id, as_of);
+            self.schedule(id, as_of);
         }
         let mut last_checkpoint = Instant::now();
         let mut n_handled = 0u64;
@@ -495,17 +530,19 @@ impl Ingest {
     }
 
     fn checkpoint(&mut self) -> Result<(), DaemonError> {
-        self.store.checkpoint(&self.table)?;
+        let table = lock(&self.table);
+        self.store.checkpoint(&table)?;
         let now = chrono::Utc::now().timestamp();
         self.metrics.checkpoint_unix_s.store(now, Relaxed);
         let status = serde_json::json!({
             "checkpoint_unix_s": now,
-            "meters_tracked": self.table.len(),
-            "readings_accepted": self.table.n_accepted,
-            "meters_evicted": self.table.n_evicted,
-            "open_suspects": self.book.n_open(),
-            "approx_state_bytes": self.table.heap_bytes(),
+            "meters_tracked": table.len(),
+            "readings_accepted": table.n_accepted,
+            "meters_evicted": table.n_evicted,
+            "open_suspects": lock(&self.book).n_open(),
+            "approx_state_bytes": table.heap_bytes(),
         });
+        drop(table);
         // status.json is informational; failing to write it does not stop the daemon.
         let _ = std::fs::write(self.store.dir().join("status.json"), status.to_string());
         Ok(())
@@ -516,8 +553,10 @@ impl Ingest {
             self.metrics.reject(*reason);
             self.log.rejected(*reason, topic, None);
         }
+        let mut due = Vec::new();
+        let mut table = lock(&self.table);
         for r in &decoded.readings {
-            let applied = self.table.apply(&r.meter, r.ts, r.value);
+            let applied = table.apply(&r.meter, r.ts, r.value);
             if applied.changed_state() {
                 if let Err(e) = self.store.append(r) {
                     // Without the WAL nothing can be acknowledged safely; ending the stage
@@ -530,9 +569,8 @@ impl Ingest {
                     self.metrics.readings_accepted.fetch_add(1, Relaxed);
                     self.metrics.max_event_unix_s.fetch_max(r.ts, Relaxed);
                     if let Some(as_of) = rescore_as_of {
-                        let id = self.table.get(&r.meter).map(|m| m.id.clone());
-                        if let Some(id) = id {
-                            self.score(&id, as_of);
+                        if let Some(m) = table.get(&r.meter) {
+                            due.push((m.id.clone(), as_of));
                         }
                     }
                 }
@@ -547,101 +585,22 @@ impl Ingest {
         }
         self.metrics
             .meters_tracked
-            .store(self.table.len() as u64, Relaxed);
+            .store(table.len() as u64, Relaxed);
+        self.metrics.meters_evicted.store(table.n_evicted, Relaxed);
+        drop(table);
+        for (id, as_of) in due {
+            self.schedule(id, as_of);
+        }
+    }
+
+    /// Hands a due meter to the scorers; never waits for scoring.
+    fn schedule(&mut self, id: MeterId, as_of: i64) {
+        if self.due.push(id, as_of) == Pushed::Coalesced {
+            self.metrics.scoring_coalesced.fetch_add(1, Relaxed);
+        }
         self.metrics
-            .meters_evicted
-            .store(self.table.n_evicted, Relaxed);
-    }
-
-    fn score(&mut self, id: &MeterId, as_of: i64) {
-        // A transformer or feeder meter is judged by its balance, not as a premises.
-        if let Some(topo) = self.topology.clone() {
-            if let Some(role) = topo.role(id.as_str()) {
-                self.score_node(&topo, id, role, as_of);
-                return;
-            }
-        }
-        let Some(m) = self.table.get(id.as_str()) else {
-            return;
-        };
-        let series = m.window.series(m.unit);
-        let ctx = Context {
-            tz_offset_s: self.s.tz_offset_s,
-            registry: self.s.registry.as_ref().and_then(|r| r.get(id.as_str())),
-        };
-        let a = assess(id, &series, as_of, &self.s.model, &ctx);
-        self.metrics.assessments.fetch_add(1, Relaxed);
-        if let Some(alert) = self.book.decide(&a) {
-            self.book.record(&alert);
-            // Bounded: if the sink falls behind, ingest waits (alerts are rare; losing one is worse).
-            let _ = self.alert_tx.blocking_send(AlertJob {
-                alert,
-                series,
-                assessment: a,
-            });
-        }
-    }
-}
-
-impl Ingest {
-    /// Balances a node meter against its children's current windows, as of the hour its
-    /// own readings crossed, and alerts like a meter (same book, same topic layout, keyed
-    /// by the node's id). Children whose latest hour has not arrived yet leave that hour
-    /// incomplete, which is never counted as theft; the next hour's scoring sees it.
-    fn score_node(&mut self, topo: &Topology, id: &MeterId, role: Role, as_of: i64) {
-        let Some(m) = self.table.get(id.as_str()) else {
-            return;
-        };
-        let node_series = m.window.series(m.unit);
-        let table = &self.table;
-        let has = |c: &str| table.get(c).is_some();
-        let children: Vec<(MeterId, Option<HourlySeries>)> =
-            balance::metered_children(topo, id.as_str(), &has)
-                .into_iter()
-                .map(|c| {
-                    let s = table.get(&c).map(|m| m.window.series(m.unit));
-                    (MeterId::from(c.as_str()), s)
-                })
-                .collect();
-        let refs: Vec<(MeterId, Option<&HourlySeries>)> = children
-            .iter()
-            .map(|(c, s)| (c.clone(), s.as_ref()))
-            .collect();
-        let rating = self
-            .s
-            .registry
-            .as_ref()
-            .and_then(|r| r.get(id.as_str()))
-            .and_then(|e| e.contracted_kw);
-        let b = balance::balance(
-            id,
-            role,
-            &node_series,
-            &refs,
-            rating,
-            &balance::LossModel::default(),
-        );
-        let customers: Vec<(MeterId, Option<&HourlySeries>)> = refs
-            .into_iter()
-            .filter(|(c, _)| topo.role(c.as_str()).is_none())
-            .collect();
-        let n = balance::assess_node(
-            &b,
-            &customers,
-            as_of,
-            self.s.tz_offset_s,
-            &balance::NodeRule::default(),
-        );
-        self.metrics.assessments.fetch_add(1, Relaxed);
-        if let Some(alert) = self.book.decide(&n.assessment) {
-            self.book.record(&alert);
-            // The evidence page shows the unexplained load as the "meter" it judged.
-            let _ = self.alert_tx.blocking_send(AlertJob {
-                alert,
-                series: b.unexplained_kw,
-                assessment: n.assessment,
-            });
-        }
+            .scoring_queued
+            .store(self.due.len() as u64, Relaxed);
     }
 }
 

@@ -42,8 +42,10 @@ pub enum StoreError {
     CorruptSnapshot(PathBuf),
 }
 
-/// First bytes of a snapshot: format name and version.
-const SNAPSHOT_MAGIC: &[u8; 8] = b"FLSNAP02";
+/// First bytes of a snapshot: format name and version. Version 3 added the closed hours'
+/// minute masks; a version 2 snapshot is still read (the masks start unknown).
+const SNAPSHOT_MAGIC: &[u8; 8] = b"FLSNAP03";
+const SNAPSHOT_MAGIC_V2: &[u8; 8] = b"FLSNAP02";
 
 /// One WAL line.
 #[derive(Debug, Serialize, Deserialize)]
@@ -253,15 +255,19 @@ impl Store {
 }
 
 fn decode_snapshot(bytes: &[u8], limits: TableLimits) -> Option<(u64, MeterTable)> {
-    let rest = bytes.strip_prefix(SNAPSHOT_MAGIC)?;
+    let (closed_masks, rest) = match bytes.strip_prefix(SNAPSHOT_MAGIC) {
+        Some(rest) => (true, rest),
+        None => (false, bytes.strip_prefix(SNAPSHOT_MAGIC_V2)?),
+    };
     let (generation, mut rest) = rest.split_at_checked(8)?;
     let generation = u64::from_le_bytes(generation.try_into().ok()?);
-    let table = MeterTable::decode(
-        &mut rest,
-        limits.max_meters,
-        limits.rescore_every_hours,
-        limits.max_kw,
-    )?;
+    let (max_meters, rescore, max_kw) =
+        (limits.max_meters, limits.rescore_every_hours, limits.max_kw);
+    let table = if closed_masks {
+        MeterTable::decode(&mut rest, max_meters, rescore, max_kw)
+    } else {
+        MeterTable::decode_without_closed_masks(&mut rest, max_meters, rescore, max_kw)
+    }?;
     rest.is_empty().then_some((generation, table))
 }
 
