@@ -409,10 +409,11 @@ fn the_real_dumps_scanned_as_they_are_have_no_suspects() {
 
 #[test]
 fn real_businesses_are_almost_never_flagged_at_quarter_ends() {
-    // 20 sites × 4 quarter ends. Two known false alarms (docs/quality.md): food processor
-    // 674 on 30 June 2012, three days after it went from one shift to round-the-clock
-    // production, and school 197 on 30 September, a month into running its HVAC round the
-    // clock. By load alone both are flat steps; 2 of 80 is the measured 2.5%.
+    // 20 sites × 4 quarter ends. One known false alarm (docs/quality.md): school 197 on
+    // 30 June 2012, its cooling running round the clock since 21 June — by load alone a
+    // flat step. 1 of 80 is the measured 1.25%. (Food processor 674 going round-the-clock
+    // in June and 197 in September were flagged before the added-load test; what they
+    // added is not flat.)
     let mut flagged = Vec::new();
     for until in ["2012-03-31", "2012-06-30", "2012-09-30", "2013-01-01"] {
         let dir = tempfile::tempdir().unwrap();
@@ -430,7 +431,7 @@ fn real_businesses_are_almost_never_flagged_at_quarter_ends() {
         ]);
         flagged.extend(flagged_in(&out).into_iter().map(|m| format!("{m}@{until}")));
     }
-    assert!(flagged.len() <= 2, "{flagged:?}");
+    assert!(flagged.len() <= 1, "{flagged:?}");
 }
 
 /// Injects miners into a real folder with a seed the default model was not trained on,
@@ -491,15 +492,17 @@ fn inject_and_scan(folder: &str, extra: &[&str], seed: &str) -> (f64, f64) {
 
 #[test]
 fn miners_injected_into_real_households_are_found_without_false_alarms() {
+    // Measured with the shipped model: 49 of 49 (docs/quality.md); the target is 0.98.
     let (recall, fpr) = inject_and_scan(&lcl(), &[], "1001");
-    assert!(recall >= 0.9, "recall {recall}");
+    assert!(recall >= 0.95, "recall {recall}");
     assert!(fpr <= 0.01, "false-positive rate {fpr}");
 }
 
 #[test]
 fn farms_injected_into_real_businesses_are_mostly_found_with_few_false_alarms() {
+    // Measured with the shipped model: 15 of 20, no clean site flagged (docs/quality.md).
     let (recall, fpr) = inject_and_scan(&enernoc(), &["--unit", "kwh"], "1002");
-    assert!(recall >= 0.5, "recall {recall}");
+    assert!(recall >= 0.7, "recall {recall}");
     assert!(fpr <= 0.03, "false-positive rate {fpr}");
 }
 
