@@ -21,8 +21,11 @@
 //! forwarding (messages received after that stay unacknowledged and the broker redelivers
 //! them next time) but keeps polling so the last acknowledgements reach the broker. Ingest
 //! drains its queue, syncs, checkpoints, closes the scoring queue and ends; the scorers
-//! score what is still due and end; the acker and sink end when their inputs close; then
-//! the client disconnects. [`run`] waits for all of it under a deadline.
+//! score what is still due and end — or, if that takes more than half the deadline (a
+//! large backlog), the meters still waiting are dropped from the queue and scored when
+//! their next reading arrives (their readings are in the WAL); the acker and sink end when
+//! their inputs close; then the client disconnects. [`run`] waits for all of it under a
+//! deadline.
 //!
 //! **The guarantee.** A message is acknowledged to the broker only after every reading in
 //! it is `fsync`ed in the WAL (or was a duplicate of one that is, or was refused). With a
@@ -287,10 +290,30 @@ pub async fn run(
         ingest
             .await
             .map_err(|_| DaemonError::Shutdown("the ingest thread panicked".into()))??;
-        for scorer in scorers {
-            scorer
-                .await
-                .map_err(|_| DaemonError::Shutdown("a scorer thread panicked".into()))?;
+        // Half the deadline for the scorers to finish the backlog; then it is dropped.
+        let mut next = 0;
+        let finish = async {
+            while next < scorers.len() {
+                (&mut scorers[next])
+                    .await
+                    .map_err(|_| DaemonError::Shutdown("a scorer thread panicked".into()))?;
+                next += 1;
+            }
+            Ok::<_, DaemonError>(())
+        };
+        if let Ok(finished) = tokio::time::timeout(deadline / 2, finish).await {
+            finished?;
+        } else {
+            let deferred = due.abandon();
+            tracing::warn!(
+                deferred,
+                "shutdown: scoring backlog dropped; those meters are scored at their next reading"
+            );
+            for scorer in &mut scorers[next..] {
+                scorer
+                    .await
+                    .map_err(|_| DaemonError::Shutdown("a scorer thread panicked".into()))?;
+            }
         }
         let _ = acker.await;
         let _ = sink.await;

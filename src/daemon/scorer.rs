@@ -141,6 +141,19 @@ impl DueQueue {
         self.ready.notify_all();
     }
 
+    /// Shutdown out of time: drops every meter still waiting (threads finish the meter they
+    /// hold and end) and says how many were dropped. Nothing is lost: the readings are in
+    /// the WAL, and each such meter is scored again when its next reading crosses an hour.
+    pub fn abandon(&self) -> usize {
+        let mut s = lock(&self.state);
+        let n = s.due.len();
+        s.due.clear();
+        s.order.clear();
+        s.closed = true;
+        self.ready.notify_all();
+        n
+    }
+
     /// Meters waiting to be scored.
     pub fn len(&self) -> usize {
         lock(&self.state).due.len()
@@ -343,6 +356,20 @@ mod tests {
         assert_eq!(q.take(), Some((id("a"), 2)));
         q.done(&id("a"));
         q.close();
+        assert_eq!(q.take(), None);
+    }
+
+    #[test]
+    fn abandoning_drops_the_waiting_meters_and_ends_the_threads() {
+        let q = DueQueue::new();
+        q.push(id("a"), 10);
+        q.push(id("b"), 10);
+        q.push(id("c"), 10);
+        let (held, _) = q.take().expect("a meter");
+        assert_eq!(q.abandon(), 2, "the two still waiting");
+        assert!(q.is_empty());
+        // The thread holding a meter finishes it; then take ends at once.
+        q.done(&held);
         assert_eq!(q.take(), None);
     }
 
