@@ -30,7 +30,7 @@ pub enum Command {
     /// Draw the evidence report for one meter.
     Report(commands::report::ReportArgs),
     /// Run the MQTT daemon on a broker.
-    Watch(commands::watch::WatchArgs),
+    Watch(Box<commands::watch::WatchArgs>),
     /// Replay a meter dump into an MQTT broker.
     Publish(commands::publish::PublishArgs),
     /// Zero-setup demo: embedded broker, simulated fleet with a hidden farm, alerts and reports.

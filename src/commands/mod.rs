@@ -44,7 +44,7 @@ pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
         Command::Inject(a) => inject::run(a),
         Command::Eval(a) => eval::run(a),
         Command::Report(a) => report::run(a),
-        Command::Watch(a) => watch::run(a),
+        Command::Watch(a) => watch::run(*a),
         Command::Publish(a) => publish::run(a),
         Command::Demo(a) => demo::run(a),
     }

@@ -62,6 +62,12 @@ pub struct WatchArgs {
     /// CA certificate (PEM) for mqtts://.
     #[arg(long)]
     pub ca_file: Option<PathBuf>,
+    /// Client certificate (PEM) for brokers that require one (mutual TLS; with --client-key-file).
+    #[arg(long, requires = "client_key_file")]
+    pub client_cert_file: Option<PathBuf>,
+    /// Private key (PEM) of the client certificate.
+    #[arg(long, requires = "client_cert_file")]
+    pub client_key_file: Option<PathBuf>,
     /// Registry CSV (meter_id,class,contracted_kw,feeder,allowed) of known legitimate loads.
     #[arg(long)]
     pub registry: Option<PathBuf>,
@@ -154,6 +160,12 @@ fn apply_overrides(raw: &mut RawConfig, a: WatchArgs) {
     if let Some(v) = a.ca_file {
         raw.mqtt.ca_file = Some(v);
     }
+    if let Some(v) = a.client_cert_file {
+        raw.mqtt.client_cert_file = Some(v);
+    }
+    if let Some(v) = a.client_key_file {
+        raw.mqtt.client_key_file = Some(v);
+    }
     if let Some(v) = a.registry {
         raw.detector.registry = v;
     }
@@ -199,5 +211,47 @@ async fn wait_for_signal() {
     #[cfg(not(unix))]
     {
         let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cli::{Cli, Command};
+    use clap::Parser;
+
+    fn watch_args(args: &[&str]) -> Result<WatchArgs, clap::Error> {
+        let mut argv = vec!["flatline", "watch"];
+        argv.extend_from_slice(args);
+        match Cli::try_parse_from(argv)?.command {
+            Command::Watch(a) => Ok(*a),
+            other => panic!("parsed as {other:?}"),
+        }
+    }
+
+    #[test]
+    fn client_certificate_flags_reach_the_config() {
+        let a = watch_args(&[
+            "--broker",
+            "mqtts://broker.example:8883",
+            "--ca-file",
+            "ca.pem",
+            "--client-cert-file",
+            "me.pem",
+            "--client-key-file",
+            "me.key",
+        ])
+        .unwrap();
+        let mut raw = RawConfig::default();
+        apply_overrides(&mut raw, a);
+        assert_eq!(raw.mqtt.client_cert_file, Some(PathBuf::from("me.pem")));
+        assert_eq!(raw.mqtt.client_key_file, Some(PathBuf::from("me.key")));
+        assert_eq!(raw.mqtt.ca_file, Some(PathBuf::from("ca.pem")));
+    }
+
+    #[test]
+    fn a_client_certificate_without_its_key_is_refused() {
+        let e = watch_args(&["--client-cert-file", "me.pem"]).unwrap_err();
+        assert!(e.to_string().contains("--client-key-file"), "{e}");
     }
 }
