@@ -378,12 +378,9 @@ struct SortedHours {
 
 impl SortedHours {
     fn of(w: &[f32]) -> SortedHours {
-        let mut keys: Vec<u32> = w
-            .iter()
-            .filter(|v| v.is_finite())
-            .map(|&v| order_key(v))
-            .collect();
-        keys.sort_unstable();
+        let mut keys = Vec::with_capacity(w.len());
+        keys.extend(w.iter().filter(|v| v.is_finite()).map(|&v| order_key(v)));
+        radix_sort(&mut keys);
         SortedHours { keys }
     }
 
@@ -421,6 +418,45 @@ impl SortedHours {
                 .keys
                 .partition_point(|&k| (from_order_key(k) as f64) < t)
     }
+}
+
+/// Sorts `keys` ascending: a least-significant-digit radix sort by bytes, skipping the
+/// bytes all keys share (the sign and most of the exponent, for one meter's hours). The
+/// same result as `sort_unstable` (integers have one sorted order), in a few passes
+/// instead of a comparison sort's n log n steps.
+fn radix_sort(keys: &mut Vec<u32>) {
+    let n = keys.len();
+    if n < 64 {
+        keys.sort_unstable();
+        return;
+    }
+    let mut counts = [[0u32; 256]; 4];
+    for &k in keys.iter() {
+        for (d, c) in counts.iter_mut().enumerate() {
+            c[((k >> (8 * d)) & 0xff) as usize] += 1;
+        }
+    }
+    let mut from = std::mem::take(keys);
+    let mut to = vec![0u32; n];
+    for (d, c) in counts.iter_mut().enumerate() {
+        let shift = 8 * d;
+        if c[((from[0] >> shift) & 0xff) as usize] as usize == n {
+            continue; // every key has this byte: the pass would not move anything
+        }
+        let mut next = 0u32;
+        for slot in c.iter_mut() {
+            let here = *slot;
+            *slot = next;
+            next += here;
+        }
+        for &k in &from {
+            let b = ((k >> shift) & 0xff) as usize;
+            to[c[b] as usize] = k;
+            c[b] += 1;
+        }
+        std::mem::swap(&mut from, &mut to);
+    }
+    *keys = from;
 }
 
 /// An unsigned key in the order of `f32::total_cmp`.
@@ -556,14 +592,21 @@ fn block_values(start: i64, w: &[f32], first_block: i64, n_blocks: usize) -> Vec
         let h0 = (first_block + b as i64) * BLOCK_H;
         let from = (h0 - start).max(0) as usize;
         let to = ((h0 + BLOCK_H - start) as usize).min(w.len());
-        let mut buf = [0.0f64; BLOCK_H as usize];
-        let mut n = 0;
+        // The second-lowest by `total_cmp`, kept as order keys (every finite key is below
+        // `u32::MAX`).
+        let (mut lowest, mut second, mut n) = (u32::MAX, u32::MAX, 0);
         for &v in w[from..to].iter().filter(|v| v.is_finite()) {
-            buf[n] = v as f64;
+            let k = order_key(v);
             n += 1;
+            if k < lowest {
+                second = lowest;
+                lowest = k;
+            } else if k < second {
+                second = k;
+            }
         }
         if n >= 4 {
-            *slot_val = second_smallest(&buf[..n]);
+            *slot_val = from_order_key(second) as f64;
         }
     }
     block_val
@@ -589,15 +632,16 @@ impl SplitStats {
     fn of(block_val: &[f64], slot_of: impl Fn(usize) -> usize) -> SplitStats {
         let n_blocks = block_val.len();
         // A block changes only its own slot's statistics, so the other three carry over.
-        let mut before_med = vec![[f64::NAN; SLOTS]; n_blocks + 1];
-        let mut before_sigma = vec![[f64::NAN; SLOTS]; n_blocks + 1];
-        let mut before_n = vec![[0usize; SLOTS]; n_blocks + 1];
-        let mut sorted: [Vec<f64>; SLOTS] = Default::default();
+        let mut before_med = Vec::with_capacity(n_blocks);
+        let mut before_sigma = Vec::with_capacity(n_blocks);
+        let mut before_n = Vec::with_capacity(n_blocks);
+        let mut sorted: [Vec<f64>; SLOTS] =
+            std::array::from_fn(|_| Vec::with_capacity(n_blocks / SLOTS + 1));
         let (mut med, mut sigma, mut n) = ([f64::NAN; SLOTS], [f64::NAN; SLOTS], [0usize; SLOTS]);
         for k in 0..n_blocks {
-            before_med[k] = med;
-            before_sigma[k] = sigma;
-            before_n[k] = n;
+            before_med.push(med);
+            before_sigma.push(sigma);
+            before_n.push(n);
             if block_val[k].is_finite() {
                 let s = slot_of(k);
                 insert_sorted(&mut sorted[s], block_val[k]);
@@ -607,8 +651,8 @@ impl SplitStats {
                     (sorted_quantile(&sorted[s], 0.6) - sorted_quantile(&sorted[s], 0.4)) / 0.507;
             }
         }
-        let mut after_med = vec![[f64::NAN; SLOTS]; n_blocks + 1];
-        let mut after_n = vec![[0usize; SLOTS]; n_blocks + 1];
+        let mut after_med = vec![[f64::NAN; SLOTS]; n_blocks];
+        let mut after_n = vec![[0usize; SLOTS]; n_blocks];
         for v in &mut sorted {
             v.clear();
         }
@@ -932,6 +976,39 @@ mod tests {
                 let count = vals.iter().filter(|&&v| v >= t).count();
                 assert_eq!(sorted.count_at_least(t), count, "≥ {t} in {w:?}");
             }
+        }
+    }
+
+    #[test]
+    fn radix_sort_sorts_like_sort_unstable() {
+        let mut rng = Xoshiro256PlusPlus::seed_from_u64(8);
+        for round in 0..500 {
+            let n = rng.gen_range(0..3_000);
+            let mut keys: Vec<u32> = match round % 3 {
+                // Keys of hours: shared high bytes, the case the skipped passes are for.
+                0 => awkward_hours(&mut rng, n)
+                    .into_iter()
+                    .filter(|v| v.is_finite())
+                    .map(order_key)
+                    .collect(),
+                1 => (0..n).map(|_| rng.gen()).collect(),
+                _ => (0..n).map(|_| rng.gen_range(0..4)).collect(),
+            };
+            let mut want = keys.clone();
+            want.sort_unstable();
+            radix_sort(&mut keys);
+            assert_eq!(keys, want);
+        }
+    }
+
+    #[test]
+    fn order_keys_follow_total_cmp() {
+        let mut rng = Xoshiro256PlusPlus::seed_from_u64(9);
+        let w = awkward_hours(&mut rng, 5_000);
+        for pair in w.windows(2) {
+            let (a, b) = (pair[0], pair[1]);
+            assert_eq!(order_key(a).cmp(&order_key(b)), a.total_cmp(&b), "{a} {b}");
+            assert_eq!(from_order_key(order_key(a)).to_bits(), a.to_bits());
         }
     }
 
