@@ -646,7 +646,7 @@ impl SplitStats {
                 let s = slot_of(k);
                 insert_sorted(&mut sorted[s], block_val[k]);
                 n[s] = sorted[s].len();
-                med[s] = sorted_quantile(&sorted[s], 0.5);
+                med[s] = sorted_median(&sorted[s]);
                 sigma[s] =
                     (sorted_quantile(&sorted[s], 0.6) - sorted_quantile(&sorted[s], 0.4)) / 0.507;
             }
@@ -662,7 +662,7 @@ impl SplitStats {
                 let s = slot_of(k);
                 insert_sorted(&mut sorted[s], block_val[k]);
                 n[s] = sorted[s].len();
-                med[s] = sorted_quantile(&sorted[s], 0.5);
+                med[s] = sorted_median(&sorted[s]);
             }
             after_med[k] = med;
             after_n[k] = n;
@@ -817,6 +817,19 @@ fn second_smallest(v: &[f64]) -> f64 {
 fn insert_sorted(v: &mut Vec<f64>, x: f64) {
     let i = v.partition_point(|&y| y < x);
     v.insert(i, x);
+}
+
+/// [`sorted_quantile`] at 0.5 in integer steps: `0.5 × (n − 1)` is exact in floating
+/// point, so its floor is `(n − 1) / 2` and its fraction 0 or ½, and the result is the
+/// same number.
+fn sorted_median(v: &[f64]) -> f64 {
+    if v.is_empty() {
+        return f64::NAN;
+    }
+    let lo = (v.len() - 1) / 2;
+    let frac = if (v.len() - 1) % 2 == 1 { 0.5 } else { 0.0 };
+    let hi = (lo + 1).min(v.len() - 1);
+    v[lo] + (v[hi] - v[lo]) * frac
 }
 
 fn sorted_quantile(v: &[f64], q: f64) -> f64 {
@@ -1009,6 +1022,21 @@ mod tests {
             let (a, b) = (pair[0], pair[1]);
             assert_eq!(order_key(a).cmp(&order_key(b)), a.total_cmp(&b), "{a} {b}");
             assert_eq!(from_order_key(order_key(a)).to_bits(), a.to_bits());
+        }
+    }
+
+    #[test]
+    fn the_integer_median_is_the_interpolated_one() {
+        let mut rng = Xoshiro256PlusPlus::seed_from_u64(10);
+        for n in 0..300 {
+            let mut v: Vec<f64> = awkward_hours(&mut rng, n)
+                .into_iter()
+                .filter(|x| x.is_finite())
+                .map(|x| x as f64)
+                .collect();
+            v.sort_by(|a, b| a.total_cmp(b));
+            let (got, want) = (sorted_median(&v), sorted_quantile(&v, 0.5));
+            assert!(got.to_bits() == want.to_bits() || (got.is_nan() && want.is_nan()));
         }
     }
 
