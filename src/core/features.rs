@@ -461,21 +461,14 @@ fn radix_sort(keys: &mut Vec<u32>) {
 
 /// An unsigned key in the order of `f32::total_cmp`.
 fn order_key(v: f32) -> u32 {
+    // Negative: all bits flipped; positive: the sign bit set.
     let bits = v.to_bits();
-    if bits & 0x8000_0000 != 0 {
-        !bits
-    } else {
-        bits | 0x8000_0000
-    }
+    bits ^ (((bits as i32 >> 31) as u32) | 0x8000_0000)
 }
 
 /// The `f32` of an [`order_key`].
 fn from_order_key(k: u32) -> f32 {
-    f32::from_bits(if k & 0x8000_0000 != 0 {
-        k & 0x7fff_ffff
-    } else {
-        !k
-    })
+    f32::from_bits(k ^ (((!k as i32 >> 31) as u32) | 0x8000_0000))
 }
 
 /// The `q` quantile (0..1) of `v` by linear interpolation; reorders `v`.
@@ -594,16 +587,14 @@ fn block_values(start: i64, w: &[f32], first_block: i64, n_blocks: usize) -> Vec
         let to = ((h0 + BLOCK_H - start) as usize).min(w.len());
         // The second-lowest by `total_cmp`, kept as order keys (every finite key is below
         // `u32::MAX`).
+        // A gap counts as `u32::MAX`, which never displaces a valid hour.
         let (mut lowest, mut second, mut n) = (u32::MAX, u32::MAX, 0);
-        for &v in w[from..to].iter().filter(|v| v.is_finite()) {
-            let k = order_key(v);
-            n += 1;
-            if k < lowest {
-                second = lowest;
-                lowest = k;
-            } else if k < second {
-                second = k;
-            }
+        for &v in &w[from..to] {
+            let finite = v.is_finite();
+            let k = if finite { order_key(v) } else { u32::MAX };
+            n += usize::from(finite);
+            second = second.min(k.max(lowest));
+            lowest = lowest.min(k);
         }
         if n >= 4 {
             *slot_val = from_order_key(second) as f64;
@@ -1037,6 +1028,34 @@ mod tests {
             v.sort_by(|a, b| a.total_cmp(b));
             let (got, want) = (sorted_median(&v), sorted_quantile(&v, 0.5));
             assert!(got.to_bits() == want.to_bits() || (got.is_nan() && want.is_nan()));
+        }
+    }
+
+    #[test]
+    fn block_values_are_the_second_lowest_valid_hour_of_each_block() {
+        let mut rng = Xoshiro256PlusPlus::seed_from_u64(11);
+        for _ in 0..1_000 {
+            let n = rng.gen_range(1..120i64);
+            let start = 480_000 + rng.gen_range(0..BLOCK_H);
+            let w = awkward_hours(&mut rng, n as usize);
+            let first_block = start.div_euclid(BLOCK_H);
+            let n_blocks = ((start + n - 1).div_euclid(BLOCK_H) - first_block + 1) as usize;
+            let got = block_values(start, &w, first_block, n_blocks);
+            for (b, got) in got.into_iter().enumerate() {
+                let h0 = (first_block + b as i64) * BLOCK_H;
+                let mut valid: Vec<f64> = (h0..h0 + BLOCK_H)
+                    .filter(|&h| h >= start && h < start + n)
+                    .map(|h| w[(h - start) as usize])
+                    .filter(|v| v.is_finite())
+                    .map(|v| v as f64)
+                    .collect();
+                valid.sort_by(|a, b| a.total_cmp(b));
+                let want = if valid.len() >= 4 { valid[1] } else { f64::NAN };
+                assert!(
+                    got.to_bits() == want.to_bits() || (got.is_nan() && want.is_nan()),
+                    "block {b} of {w:?} from {start}: {got} vs {want}"
+                );
+            }
         }
     }
 
