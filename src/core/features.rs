@@ -629,13 +629,13 @@ impl SplitStats {
         let mut sorted: [Vec<f64>; SLOTS] =
             std::array::from_fn(|_| Vec::with_capacity(n_blocks / SLOTS + 1));
         let (mut med, mut sigma, mut n) = ([f64::NAN; SLOTS], [f64::NAN; SLOTS], [0usize; SLOTS]);
-        for k in 0..n_blocks {
+        for (k, &v) in block_val.iter().enumerate() {
             before_med.push(med);
             before_sigma.push(sigma);
             before_n.push(n);
-            if block_val[k].is_finite() {
+            if v.is_finite() {
                 let s = slot_of(k);
-                insert_sorted(&mut sorted[s], block_val[k]);
+                insert_sorted(&mut sorted[s], v);
                 n[s] = sorted[s].len();
                 med[s] = sorted_median(&sorted[s]);
                 sigma[s] =
