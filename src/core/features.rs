@@ -239,7 +239,12 @@ pub fn measure(series: &HourlySeries, as_of_hour: i64, tz_offset_s: i32) -> Opti
     };
     let added = onset.and_then(|o| added_load(start, w, (o.hour - start) as usize, tz_h));
     let episode = shape(start + ep_from as i64, &w[ep_from..], tz_h);
-    let baseline = shape(base_start, base, tz_h);
+    // With no onset the baseline is the same stretch of hours as the episode.
+    let baseline = if onset.is_some() {
+        shape(base_start, base, tz_h)
+    } else {
+        episode
+    };
     let mut values = [f64::NAN; N_FEATURES];
     values[0] = log_kw(episode.mean_kw);
     values[1] = log_kw(episode.floor_kw);
@@ -379,11 +384,7 @@ fn ratio(a: f64, b: f64) -> f64 {
 
 /// Shape statistics of `w` (hours from `start`), with local time shifted by `tz_h` hours.
 pub fn shape(start: i64, w: &[f32], tz_h: f64) -> Shape {
-    let mut vals: Vec<f64> = w
-        .iter()
-        .filter(|v| v.is_finite())
-        .map(|&v| v as f64)
-        .collect();
+    let vals = SortedHours::of(w);
     let n = vals.len();
     if n == 0 {
         return Shape {
@@ -399,43 +400,54 @@ pub fn shape(start: i64, w: &[f32], tz_h: f64) -> Shape {
             n_valid: 0,
         };
     }
-    let mean = vals.iter().sum::<f64>() / n as f64;
-    let floor = quantile(&mut vals, 0.20);
-    let q25 = quantile(&mut vals, 0.25);
-    let median = quantile(&mut vals, 0.50);
-    let q75 = quantile(&mut vals, 0.75);
-    let peak = quantile(&mut vals, 0.98);
-    let uptime = vals.iter().filter(|&&v| v >= 0.75 * median).count() as f64 / n as f64;
+    // The sum in the order of the hours, as the mean has always been summed.
+    let mean = w
+        .iter()
+        .filter(|v| v.is_finite())
+        .map(|&v| v as f64)
+        .sum::<f64>()
+        / n as f64;
+    let floor = vals.quantile(0.20);
+    let q25 = vals.quantile(0.25);
+    let median = vals.quantile(0.50);
+    let q75 = vals.quantile(0.75);
+    let peak = vals.quantile(0.98);
+    let uptime = vals.count_at_least(0.75 * median) as f64 / n as f64;
 
-    // Hour-of-day and day-of-week means in local time.
+    // Hour-of-day and day-of-week means in local time. Hour `start + i` is local hour
+    // `start + i + floor(tz_h)` (see `local_hour_shift`), so the hour of day and the day
+    // are counted along instead of divided out per hour.
     let mut hod_sum = [0.0f64; 24];
     let mut hod_n = [0u32; 24];
     let mut night = (0.0, 0u32);
     let mut day = (0.0, 0u32);
     let mut daily: Vec<(i64, f64, u32)> = Vec::with_capacity(w.len() / 24 + 2);
-    for (i, &v) in w.iter().enumerate() {
-        if !v.is_finite() {
-            continue;
-        }
-        let local = (start + i as i64) as f64 + tz_h;
-        let local_hour = local.floor() as i64;
-        let hod = local_hour.rem_euclid(24) as usize;
-        let day_idx = local_hour.div_euclid(24);
-        hod_sum[hod] += v as f64;
-        hod_n[hod] += 1;
-        if hod < 6 {
-            night.0 += v as f64;
-            night.1 += 1;
-        } else if (9..21).contains(&hod) {
-            day.0 += v as f64;
-            day.1 += 1;
-        }
-        match daily.last_mut() {
-            Some(d) if d.0 == day_idx => {
-                d.1 += v as f64;
-                d.2 += 1;
+    let first_local_hour = start + local_hour_shift(tz_h);
+    let mut hod = first_local_hour.rem_euclid(24) as usize;
+    let mut day_idx = first_local_hour.div_euclid(24);
+    for &v in w {
+        if v.is_finite() {
+            hod_sum[hod] += v as f64;
+            hod_n[hod] += 1;
+            if hod < 6 {
+                night.0 += v as f64;
+                night.1 += 1;
+            } else if (9..21).contains(&hod) {
+                day.0 += v as f64;
+                day.1 += 1;
             }
-            _ => daily.push((day_idx, v as f64, 1)),
+            match daily.last_mut() {
+                Some(d) if d.0 == day_idx => {
+                    d.1 += v as f64;
+                    d.2 += 1;
+                }
+                _ => daily.push((day_idx, v as f64, 1)),
+            }
+        }
+        hod += 1;
+        if hod == 24 {
+            hod = 0;
+            day_idx += 1;
         }
     }
     // The mean profile by local hour of day. Rhythm features read its *robust* spread, so a
@@ -528,6 +540,118 @@ pub fn shape(start: i64, w: &[f32], tz_h: f64) -> Shape {
     }
 }
 
+/// Whole hours between UTC and local hour numbers for a zone `tz_h` hours ahead:
+/// `floor(n + tz_h) = n + floor(tz_h)` for every hour index `n` in use. (Offsets are
+/// whole seconds, so a fractional part of `tz_h` is at least 1/3600 away from an
+/// integer, far more than the rounding of `n + tz_h`; tested over every offset.)
+fn local_hour_shift(tz_h: f64) -> i64 {
+    tz_h.floor() as i64
+}
+
+/// The finite values of a stretch of hours in ascending order (by `f64::total_cmp`),
+/// for reading several quantiles after one sort.
+///
+/// Kept as `f32` order keys: every `f32` converts exactly to `f64` and the conversion
+/// keeps the total order, so each quantile equals [`quantile`] of the values as `f64`.
+struct SortedHours {
+    keys: Vec<u32>,
+}
+
+impl SortedHours {
+    fn of(w: &[f32]) -> SortedHours {
+        let mut keys = Vec::with_capacity(w.len());
+        keys.extend(w.iter().filter(|v| v.is_finite()).map(|&v| order_key(v)));
+        radix_sort(&mut keys);
+        SortedHours { keys }
+    }
+
+    fn len(&self) -> usize {
+        self.keys.len()
+    }
+
+    fn get(&self, i: usize) -> f64 {
+        from_order_key(self.keys[i]) as f64
+    }
+
+    /// The same number as [`quantile`] of the values: the `lo`-th smallest, interpolated
+    /// towards the next one.
+    fn quantile(&self, q: f64) -> f64 {
+        let n = self.keys.len();
+        if n == 0 {
+            return f64::NAN;
+        }
+        let pos = q.clamp(0.0, 1.0) * (n - 1) as f64;
+        let lo = pos as usize; // pos ≥ 0: truncation is floor, without a libm call
+        let a = self.get(lo);
+        if lo + 1 < n && pos > lo as f64 {
+            let b = self.get(lo + 1);
+            a + (b - a) * (pos - lo as f64)
+        } else {
+            a
+        }
+    }
+
+    /// How many values are `>= t`. The values are sorted, and for finite values `v < t`
+    /// holds for a prefix of them, so this is a binary search.
+    fn count_at_least(&self, t: f64) -> usize {
+        self.keys.len()
+            - self
+                .keys
+                .partition_point(|&k| (from_order_key(k) as f64) < t)
+    }
+}
+
+/// Sorts `keys` ascending: a least-significant-digit radix sort by bytes, skipping the
+/// bytes all keys share (the sign and most of the exponent, for one meter's hours). The
+/// same result as `sort_unstable` (integers have one sorted order), in a few passes
+/// instead of a comparison sort's n log n steps.
+fn radix_sort(keys: &mut Vec<u32>) {
+    let n = keys.len();
+    if n < 64 {
+        keys.sort_unstable();
+        return;
+    }
+    let mut counts = [[0u32; 256]; 4];
+    for &k in keys.iter() {
+        for (d, c) in counts.iter_mut().enumerate() {
+            c[((k >> (8 * d)) & 0xff) as usize] += 1;
+        }
+    }
+    let mut from = std::mem::take(keys);
+    let mut to = vec![0u32; n];
+    for (d, c) in counts.iter_mut().enumerate() {
+        let shift = 8 * d;
+        if c[((from[0] >> shift) & 0xff) as usize] as usize == n {
+            continue; // every key has this byte: the pass would not move anything
+        }
+        let mut next = 0u32;
+        for slot in c.iter_mut() {
+            let here = *slot;
+            *slot = next;
+            next += here;
+        }
+        for &k in &from {
+            let b = ((k >> shift) & 0xff) as usize;
+            to[c[b] as usize] = k;
+            c[b] += 1;
+        }
+        std::mem::swap(&mut from, &mut to);
+    }
+    *keys = from;
+}
+
+/// An unsigned key in the order of `f32::total_cmp`.
+fn order_key(v: f32) -> u32 {
+    // Negative: all bits flipped; positive: the sign bit set.
+    let bits = v.to_bits();
+    bits ^ (((bits as i32 >> 31) as u32) | 0x8000_0000)
+}
+
+/// The `f32` of an [`order_key`].
+fn from_order_key(k: u32) -> f32 {
+    f32::from_bits(k ^ (((!k as i32 >> 31) as u32) | 0x8000_0000))
+}
+
 /// The `q` quantile (0..1) of `v` by linear interpolation; reorders `v`.
 pub fn quantile(v: &mut [f64], q: f64) -> f64 {
     if v.is_empty() {
@@ -563,22 +687,7 @@ fn find_onset(start: i64, w: &[f32], tz_offset_s: i32) -> Option<Onset> {
     if n_blocks < MIN_BEFORE_BLOCKS + MIN_AFTER_BLOCKS {
         return None;
     }
-    let mut block_val = vec![f64::NAN; n_blocks];
-    let mut buf: Vec<f64> = Vec::with_capacity(BLOCK_H as usize);
-    for (b, slot_val) in block_val.iter_mut().enumerate() {
-        let h0 = (first_block + b as i64) * BLOCK_H;
-        buf.clear();
-        for h in h0..h0 + BLOCK_H {
-            let i = h - start;
-            if i >= 0 && (i as usize) < w.len() && w[i as usize].is_finite() {
-                buf.push(w[i as usize] as f64);
-            }
-        }
-        if buf.len() >= 4 {
-            buf.sort_by(|a, b| a.total_cmp(b));
-            *slot_val = buf[1];
-        }
-    }
+    let block_val = block_values(start, w, first_block, n_blocks);
     let slot_of = |b: usize| (first_block + b as i64).rem_euclid(SLOTS as i64) as usize;
     // The slot whose middle is nearest local 03:00.
     let night_slot = (0..SLOTS)
@@ -590,100 +699,9 @@ fn find_onset(start: i64, w: &[f32], tz_offset_s: i32) -> Option<Onset> {
                 .min(86_400 - (local_mid - 3 * 3600).abs())
         })
         .unwrap_or(0);
-
-    // Prefix statistics per slot (before k) and suffix medians per slot (from k on), kept
-    // in sorted vectors grown one block at a time so each candidate costs O(1) to read.
-    // The noise of a slot is estimated from its 40th–60th percentiles (σ ≈ range / 0.507
-    // for a normal distribution): unlike the interquartile range it stays inside the
-    // majority mode when a slot is bimodal (weekday vs weekend in a school).
-    let mut before_med = vec![[f64::NAN; SLOTS]; n_blocks + 1];
-    let mut before_sigma = vec![[f64::NAN; SLOTS]; n_blocks + 1];
-    let mut before_n = vec![[0usize; SLOTS]; n_blocks + 1];
-    let mut sorted: [Vec<f64>; SLOTS] = Default::default();
-    for k in 0..n_blocks {
-        for s in 0..SLOTS {
-            before_n[k][s] = sorted[s].len();
-            before_med[k][s] = sorted_quantile(&sorted[s], 0.5);
-            before_sigma[k][s] =
-                (sorted_quantile(&sorted[s], 0.6) - sorted_quantile(&sorted[s], 0.4)) / 0.507;
-        }
-        if block_val[k].is_finite() {
-            insert_sorted(&mut sorted[slot_of(k)], block_val[k]);
-        }
-    }
-    let mut after_med = vec![[f64::NAN; SLOTS]; n_blocks + 1];
-    let mut after_n = vec![[0usize; SLOTS]; n_blocks + 1];
-    let mut sorted: [Vec<f64>; SLOTS] = Default::default();
-    for k in (0..n_blocks).rev() {
-        if block_val[k].is_finite() {
-            insert_sorted(&mut sorted[slot_of(k)], block_val[k]);
-        }
-        for s in 0..SLOTS {
-            after_n[k][s] = sorted[s].len();
-            after_med[k][s] = sorted_quantile(&sorted[s], 0.5);
-        }
-    }
-
-    let mut best: Option<(f64, usize, f64, f64)> = None; // (objective, k, size, flatness)
-    let mut gains: Vec<f64> = Vec::with_capacity(SLOTS);
-    let mut zs: Vec<f64> = Vec::with_capacity(SLOTS);
-    for k in MIN_BEFORE_BLOCKS..=n_blocks - MIN_AFTER_BLOCKS {
-        gains.clear();
-        zs.clear();
-        let level: f64 = before_med[k]
-            .iter()
-            .copied()
-            .filter(|v| v.is_finite())
-            .sum::<f64>()
-            / SLOTS as f64;
-        let mut night_seen = false;
-        for s in 0..SLOTS {
-            let (b, a, sd) = (before_med[k][s], after_med[k][s], before_sigma[k][s]);
-            if b.is_finite() && a.is_finite() && sd.is_finite() {
-                gains.push(a - b);
-                // The standard error of a difference of two medians (1.2533 σ / √n each):
-                // a day of episode is judged against the slot's full noise, a month of it
-                // against a fraction. A floor on σ so a perfectly quiet slot does not make
-                // any flicker significant.
-                let (na, nb) = (after_n[k][s].max(1) as f64, before_n[k][s].max(1) as f64);
-                let se = 1.2533 * sd.max(0.02 + 0.02 * level) * (1.0 / na + 1.0 / nb).sqrt();
-                zs.push((a - b) / se);
-                night_seen |= s == night_slot;
-            }
-        }
-        // Mining is "day and night": a step seen in only three slots of the day must have
-        // been seen at night. (A heated home's warm day spans 07–22 h: three slots.)
-        if gains.len() < 3 || (gains.len() == 3 && !night_seen) {
-            continue;
-        }
-        gains.sort_by(|a, b| a.total_cmp(b));
-        zs.sort_by(|a, b| a.total_cmp(b));
-        // Size and significance from the second-smallest slot, so one slot switched off at
-        // peak hours (curtailment) does not hide a step present the rest of the day.
-        let size = gains[1];
-        if size <= 0.0 || zs[1] < STEP_SIGMAS {
-            continue;
-        }
-        // Medians after k tolerate restarts and outages, but they would also tolerate an
-        // onset dated days too early; so the first block must itself be raised.
-        let first_up = block_val[k] - before_med[k][slot_of(k)];
-        if first_up.is_nan() || first_up < 0.5 * size {
-            continue;
-        }
-        let mean_gain = gains.iter().sum::<f64>() / gains.len() as f64;
-        // Like the size, flatness forgives one slot: a miner curtailed at peak hours is flat the
-        // rest of the day.
-        let flatness = (gains[1].max(0.0) / mean_gain).clamp(0.0, 1.0);
-        // The split that best separates before from after (the most significant step, as in
-        // a max-t change-point test) dates the onset. Choosing the largest step instead would
-        // date a farm that switched on in February to a January return from a holiday
-        // shutdown, whose baseline is lowest.
-        let objective = zs[1];
-        if best.is_none_or(|b| objective > b.0) {
-            best = Some((objective, k, size, flatness));
-        }
-    }
-    let (_, k_best, size, flatness) = best?;
+    let stats = SplitStats::of(&block_val, slot_of);
+    let (k_best, size, flatness) = most_significant_split(&block_val, &stats, slot_of, night_slot)?;
+    let before_med = &stats.before_med;
     // The most significant split can fall a little after the switch-on (a later split has a
     // cleaner baseline). Extend the episode back over blocks that are already raised in
     // their own slot, so it starts where the raised level starts.
@@ -707,18 +725,13 @@ fn find_onset(start: i64, w: &[f32], tz_offset_s: i32) -> Option<Onset> {
         }
     }
     // A step must clear the baseline's own noise to count as an onset.
-    let base_start = 0usize;
     let base_end = ((first_block + k as i64) * BLOCK_H - start).max(0) as usize;
-    let mut base: Vec<f64> = w[base_start..base_end]
-        .iter()
-        .filter(|v| v.is_finite())
-        .map(|&v| v as f64)
-        .collect();
+    let base = SortedHours::of(&w[..base_end]);
     if base.len() < 24 {
         return None;
     }
-    let baseline_kw = quantile(&mut base, 0.5);
-    let base_floor = quantile(&mut base, 0.1);
+    let baseline_kw = base.quantile(0.5);
+    let base_floor = base.quantile(0.1);
     if size < 0.15 + 0.10 * baseline_kw {
         return None;
     }
@@ -728,12 +741,9 @@ fn find_onset(start: i64, w: &[f32], tz_offset_s: i32) -> Option<Onset> {
     let mut hour = block_start.max(start);
     for h in (block_start - BLOCK_H).max(start)..block_start + BLOCK_H {
         let i = (h - start) as usize;
-        let run: Vec<f32> = w[i..(i + 6).min(w.len())]
-            .iter()
-            .copied()
-            .filter(|v| v.is_finite())
-            .collect();
-        if run.len() >= 4 && run.iter().all(|&v| v as f64 >= threshold) {
+        let mut run = w[i..(i + 6).min(w.len())].iter().filter(|v| v.is_finite());
+        let n_run = run.clone().count();
+        if n_run >= 4 && run.all(|&v| v as f64 >= threshold) {
             hour = h;
             break;
         }
@@ -746,9 +756,252 @@ fn find_onset(start: i64, w: &[f32], tz_offset_s: i32) -> Option<Onset> {
     })
 }
 
+/// Each 6-hour block's second-lowest valid hour (NaN under four valid hours), so one
+/// restart hour does not hide the block.
+#[inline(never)]
+fn block_values(start: i64, w: &[f32], first_block: i64, n_blocks: usize) -> Vec<f64> {
+    let mut block_val = vec![f64::NAN; n_blocks];
+    for (b, slot_val) in block_val.iter_mut().enumerate() {
+        // The block's hours that lie inside the window.
+        let h0 = (first_block + b as i64) * BLOCK_H;
+        let from = (h0 - start).max(0) as usize;
+        let to = ((h0 + BLOCK_H - start) as usize).min(w.len());
+        // The second-lowest by `total_cmp`, kept as order keys (every finite key is below
+        // `u32::MAX`).
+        // A gap counts as `u32::MAX`, which never displaces a valid hour.
+        let (mut lowest, mut second, mut n) = (u32::MAX, u32::MAX, 0);
+        for &v in &w[from..to] {
+            let finite = v.is_finite();
+            let k = if finite { order_key(v) } else { u32::MAX };
+            n += usize::from(finite);
+            second = second.min(k.max(lowest));
+            lowest = lowest.min(k);
+        }
+        if n >= 4 {
+            *slot_val = from_order_key(second) as f64;
+        }
+    }
+    block_val
+}
+
+/// Per-slot statistics of the block values before every candidate split `k` (blocks
+/// `..k`) and from it on (blocks `k..`).
+///
+/// Kept in sorted vectors grown one block at a time so each candidate costs O(1) to read.
+/// The noise of a slot is estimated from its 40th–60th percentiles (σ ≈ range / 0.507
+/// for a normal distribution): unlike the interquartile range it stays inside the
+/// majority mode when a slot is bimodal (weekday vs weekend in a school).
+struct SplitStats {
+    before_med: Vec<[f64; SLOTS]>,
+    before_sigma: Vec<[f64; SLOTS]>,
+    before_n: Vec<[usize; SLOTS]>,
+    after_med: Vec<[f64; SLOTS]>,
+    after_n: Vec<[usize; SLOTS]>,
+}
+
+impl SplitStats {
+    #[inline(never)]
+    fn of(block_val: &[f64], slot_of: impl Fn(usize) -> usize) -> SplitStats {
+        let n_blocks = block_val.len();
+        // A block changes only its own slot's statistics, so the other three carry over.
+        let mut before_med = Vec::with_capacity(n_blocks);
+        let mut before_sigma = Vec::with_capacity(n_blocks);
+        let mut before_n = Vec::with_capacity(n_blocks);
+        let mut sorted: [Vec<f64>; SLOTS] =
+            std::array::from_fn(|_| Vec::with_capacity(n_blocks / SLOTS + 1));
+        let (mut med, mut sigma, mut n) = ([f64::NAN; SLOTS], [f64::NAN; SLOTS], [0usize; SLOTS]);
+        for (k, &v) in block_val.iter().enumerate() {
+            before_med.push(med);
+            before_sigma.push(sigma);
+            before_n.push(n);
+            if v.is_finite() {
+                let s = slot_of(k);
+                insert_sorted(&mut sorted[s], v);
+                n[s] = sorted[s].len();
+                med[s] = sorted_median(&sorted[s]);
+                sigma[s] =
+                    (sorted_quantile(&sorted[s], 0.6) - sorted_quantile(&sorted[s], 0.4)) / 0.507;
+            }
+        }
+        let mut after_med = vec![[f64::NAN; SLOTS]; n_blocks];
+        let mut after_n = vec![[0usize; SLOTS]; n_blocks];
+        for v in &mut sorted {
+            v.clear();
+        }
+        let (mut med, mut n) = ([f64::NAN; SLOTS], [0usize; SLOTS]);
+        for k in (0..n_blocks).rev() {
+            if block_val[k].is_finite() {
+                let s = slot_of(k);
+                insert_sorted(&mut sorted[s], block_val[k]);
+                n[s] = sorted[s].len();
+                med[s] = sorted_median(&sorted[s]);
+            }
+            after_med[k] = med;
+            after_n[k] = n;
+        }
+        SplitStats {
+            before_med,
+            before_sigma,
+            before_n,
+            after_med,
+            after_n,
+        }
+    }
+}
+
+/// The candidate split with the most significant step up: `(k, size, flatness)`.
+///
+/// For every candidate block `k`, and separately for each of the four slots, the gain is
+/// the slot's median after `k` minus its median before `k`. The step's size and its
+/// significance come from the second-smallest slot.
+#[inline(never)]
+fn most_significant_split(
+    block_val: &[f64],
+    stats: &SplitStats,
+    slot_of: impl Fn(usize) -> usize,
+    night_slot: usize,
+) -> Option<(usize, f64, f64)> {
+    let n_blocks = block_val.len();
+    let SplitStats {
+        before_med,
+        before_sigma,
+        before_n,
+        after_med,
+        after_n,
+    } = stats;
+    let mut best: Option<(f64, usize, f64, f64)> = None; // (objective, k, size, flatness)
+    for k in MIN_BEFORE_BLOCKS..=n_blocks - MIN_AFTER_BLOCKS {
+        // The slots seen on both sides of the split.
+        let seen = |s: usize| {
+            before_med[k][s].is_finite()
+                && after_med[k][s].is_finite()
+                && before_sigma[k][s].is_finite()
+        };
+        let mut gains = SlotValues::default();
+        let mut night_seen = false;
+        for s in (0..SLOTS).filter(|&s| seen(s)) {
+            gains.push(after_med[k][s] - before_med[k][s]);
+            night_seen |= s == night_slot;
+        }
+        // Mining is "day and night": a step seen in only three slots of the day must have
+        // been seen at night. (A heated home's warm day spans 07–22 h: three slots.)
+        if gains.len() < 3 || (gains.len() == 3 && !night_seen) {
+            continue;
+        }
+        // Size and significance from the second-smallest slot, so one slot switched off at
+        // peak hours (curtailment) does not hide a step present the rest of the day.
+        let size = second_smallest(gains.as_slice());
+        if size <= 0.0 {
+            continue;
+        }
+        let level: f64 = before_med[k]
+            .iter()
+            .copied()
+            .filter(|v| v.is_finite())
+            .sum::<f64>()
+            / SLOTS as f64;
+        let mut zs = SlotValues::default();
+        for s in (0..SLOTS).filter(|&s| seen(s)) {
+            let (b, a, sd) = (before_med[k][s], after_med[k][s], before_sigma[k][s]);
+            // The standard error of a difference of two medians (1.2533 σ / √n each):
+            // a day of episode is judged against the slot's full noise, a month of it
+            // against a fraction. A floor on σ so a perfectly quiet slot does not make
+            // any flicker significant.
+            let (na, nb) = (after_n[k][s].max(1) as f64, before_n[k][s].max(1) as f64);
+            let se = 1.2533 * sd.max(0.02 + 0.02 * level) * (1.0 / na + 1.0 / nb).sqrt();
+            zs.push((a - b) / se);
+        }
+        let z = second_smallest(zs.as_slice());
+        if z < STEP_SIGMAS {
+            continue;
+        }
+        // Medians after k tolerate restarts and outages, but they would also tolerate an
+        // onset dated days too early; so the first block must itself be raised.
+        let first_up = block_val[k] - before_med[k][slot_of(k)];
+        if first_up.is_nan() || first_up < 0.5 * size {
+            continue;
+        }
+        // Summed in ascending order, as it always has been.
+        let gains = gains.sorted();
+        let mean_gain = gains.iter().sum::<f64>() / gains.len() as f64;
+        // Like the size, flatness forgives one slot: a miner curtailed at peak hours is flat the
+        // rest of the day.
+        let flatness = (gains[1].max(0.0) / mean_gain).clamp(0.0, 1.0);
+        // The split that best separates before from after (the most significant step, as in
+        // a max-t change-point test) dates the onset. Choosing the largest step instead would
+        // date a farm that switched on in February to a January return from a holiday
+        // shutdown, whose baseline is lowest.
+        let objective = z;
+        if best.is_none_or(|b| objective > b.0) {
+            best = Some((objective, k, size, flatness));
+        }
+    }
+    best.map(|(_, k, size, flatness)| (k, size, flatness))
+}
+
+/// Up to one value per slot of the day.
+#[derive(Default)]
+struct SlotValues {
+    v: [f64; SLOTS],
+    n: usize,
+}
+
+impl SlotValues {
+    fn push(&mut self, x: f64) {
+        self.v[self.n] = x;
+        self.n += 1;
+    }
+
+    fn len(&self) -> usize {
+        self.n
+    }
+
+    fn as_slice(&self) -> &[f64] {
+        &self.v[..self.n]
+    }
+
+    /// The values in ascending order (by `f64::total_cmp`).
+    fn sorted(&mut self) -> &[f64] {
+        self.v[..self.n].sort_by(|a, b| a.total_cmp(b));
+        &self.v[..self.n]
+    }
+}
+
+/// The second-smallest of at least two values by `f64::total_cmp`: what sorting them
+/// and taking the second would give, without the sort.
+fn second_smallest(v: &[f64]) -> f64 {
+    let (mut first, mut second) = if v[1].total_cmp(&v[0]).is_lt() {
+        (v[1], v[0])
+    } else {
+        (v[0], v[1])
+    };
+    for &x in &v[2..] {
+        if x.total_cmp(&first).is_lt() {
+            second = first;
+            first = x;
+        } else if x.total_cmp(&second).is_lt() {
+            second = x;
+        }
+    }
+    second
+}
+
 fn insert_sorted(v: &mut Vec<f64>, x: f64) {
     let i = v.partition_point(|&y| y < x);
     v.insert(i, x);
+}
+
+/// [`sorted_quantile`] at 0.5 in integer steps: `0.5 × (n − 1)` is exact in floating
+/// point, so its floor is `(n − 1) / 2` and its fraction 0 or ½, and the result is the
+/// same number.
+fn sorted_median(v: &[f64]) -> f64 {
+    if v.is_empty() {
+        return f64::NAN;
+    }
+    let lo = (v.len() - 1) / 2;
+    let frac = if (v.len() - 1) % 2 == 1 { 0.5 } else { 0.0 };
+    let hi = (lo + 1).min(v.len() - 1);
+    v[lo] + (v[hi] - v[lo]) * frac
 }
 
 fn sorted_quantile(v: &[f64], q: f64) -> f64 {
@@ -994,6 +1247,184 @@ mod tests {
             m.window_start_hour, s.start_hour,
             "the window is clipped to the series"
         );
+    }
+
+    use rand::{Rng, SeedableRng};
+    use rand_xoshiro::Xoshiro256PlusPlus;
+
+    /// Hours as meters send them, and the awkward ones: gaps, infinities, zeros of both
+    /// signs, negatives (export), repeats.
+    fn awkward_hours(rng: &mut Xoshiro256PlusPlus, n: usize) -> Vec<f32> {
+        (0..n)
+            .map(|_| match rng.gen_range(0..12) {
+                0 => f32::NAN,
+                1 => [f32::INFINITY, f32::NEG_INFINITY, -0.0, 0.0][rng.gen_range(0..4)],
+                2 => -rng.gen_range(0.0f32..2.0),
+                3 => 1.25,
+                _ => rng.gen_range(0.0f32..40.0),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn quantiles_read_after_one_sort_equal_quantiles_by_selection() {
+        let mut rng = Xoshiro256PlusPlus::seed_from_u64(6);
+        for round in 0..2_000 {
+            let n = if round % 100 == 0 {
+                700
+            } else {
+                rng.gen_range(0..40)
+            };
+            let w = awkward_hours(&mut rng, n);
+            let sorted = SortedHours::of(&w);
+            let mut vals: Vec<f64> = w
+                .iter()
+                .filter(|v| v.is_finite())
+                .map(|&v| v as f64)
+                .collect();
+            for q in [0.0, 0.1, 0.2, 0.25, 0.4, 0.5, 0.6, 0.75, 0.98, 1.0] {
+                let (got, want) = (sorted.quantile(q), quantile(&mut vals, q));
+                assert!(
+                    got.to_bits() == want.to_bits() || (got.is_nan() && want.is_nan()),
+                    "q {q} of {w:?}: {got} vs {want}"
+                );
+                let t = 0.75 * want;
+                let count = vals.iter().filter(|&&v| v >= t).count();
+                assert_eq!(sorted.count_at_least(t), count, "≥ {t} in {w:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn radix_sort_sorts_like_sort_unstable() {
+        let mut rng = Xoshiro256PlusPlus::seed_from_u64(8);
+        for round in 0..500 {
+            let n = rng.gen_range(0..3_000);
+            let mut keys: Vec<u32> = match round % 3 {
+                // Keys of hours: shared high bytes, the case the skipped passes are for.
+                0 => awkward_hours(&mut rng, n)
+                    .into_iter()
+                    .filter(|v| v.is_finite())
+                    .map(order_key)
+                    .collect(),
+                1 => (0..n).map(|_| rng.gen()).collect(),
+                _ => (0..n).map(|_| rng.gen_range(0..4)).collect(),
+            };
+            let mut want = keys.clone();
+            want.sort_unstable();
+            radix_sort(&mut keys);
+            assert_eq!(keys, want);
+        }
+    }
+
+    #[test]
+    fn order_keys_follow_total_cmp() {
+        let mut rng = Xoshiro256PlusPlus::seed_from_u64(9);
+        let w = awkward_hours(&mut rng, 5_000);
+        for pair in w.windows(2) {
+            let (a, b) = (pair[0], pair[1]);
+            assert_eq!(order_key(a).cmp(&order_key(b)), a.total_cmp(&b), "{a} {b}");
+            assert_eq!(from_order_key(order_key(a)).to_bits(), a.to_bits());
+        }
+    }
+
+    #[test]
+    fn the_integer_median_is_the_interpolated_one() {
+        let mut rng = Xoshiro256PlusPlus::seed_from_u64(10);
+        for n in 0..300 {
+            let mut v: Vec<f64> = awkward_hours(&mut rng, n)
+                .into_iter()
+                .filter(|x| x.is_finite())
+                .map(|x| x as f64)
+                .collect();
+            v.sort_by(|a, b| a.total_cmp(b));
+            let (got, want) = (sorted_median(&v), sorted_quantile(&v, 0.5));
+            assert!(got.to_bits() == want.to_bits() || (got.is_nan() && want.is_nan()));
+        }
+    }
+
+    #[test]
+    fn block_values_are_the_second_lowest_valid_hour_of_each_block() {
+        let mut rng = Xoshiro256PlusPlus::seed_from_u64(11);
+        for _ in 0..1_000 {
+            let n = rng.gen_range(1..120i64);
+            let start = 480_000 + rng.gen_range(0..BLOCK_H);
+            let w = awkward_hours(&mut rng, n as usize);
+            let first_block = start.div_euclid(BLOCK_H);
+            let n_blocks = ((start + n - 1).div_euclid(BLOCK_H) - first_block + 1) as usize;
+            let got = block_values(start, &w, first_block, n_blocks);
+            for (b, got) in got.into_iter().enumerate() {
+                let h0 = (first_block + b as i64) * BLOCK_H;
+                let mut valid: Vec<f64> = (h0..h0 + BLOCK_H)
+                    .filter(|&h| h >= start && h < start + n)
+                    .map(|h| w[(h - start) as usize])
+                    .filter(|v| v.is_finite())
+                    .map(|v| v as f64)
+                    .collect();
+                valid.sort_by(|a, b| a.total_cmp(b));
+                let want = if valid.len() >= 4 { valid[1] } else { f64::NAN };
+                assert!(
+                    got.to_bits() == want.to_bits() || (got.is_nan() && want.is_nan()),
+                    "block {b} of {w:?} from {start}: {got} vs {want}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn second_smallest_is_the_second_after_sorting() {
+        let mut rng = Xoshiro256PlusPlus::seed_from_u64(7);
+        let pool = [
+            f64::NAN,
+            -f64::NAN,
+            -0.0,
+            0.0,
+            1.0,
+            -1.0,
+            2.5,
+            f64::INFINITY,
+        ];
+        for _ in 0..20_000 {
+            let n = rng.gen_range(2..=6);
+            let mut v: Vec<f64> = (0..n)
+                .map(|_| {
+                    if rng.gen_bool(0.5) {
+                        pool[rng.gen_range(0..pool.len())]
+                    } else {
+                        rng.gen_range(-3.0..3.0)
+                    }
+                })
+                .collect();
+            let got = second_smallest(&v);
+            v.sort_by(|a, b| a.total_cmp(b));
+            assert_eq!(got.to_bits(), v[1].to_bits(), "{v:?}");
+        }
+    }
+
+    #[test]
+    fn local_hours_are_utc_hours_shifted_by_whole_hours_for_every_offset() {
+        // Every whole-second offset up to a day either way, at hour indices from 1970 to
+        // well past any meter's lifetime, against the per-hour floor it replaces.
+        for tz_offset_s in -86_400..=86_400 {
+            let tz_h = tz_offset_s as f64 / 3600.0;
+            let shift = local_hour_shift(tz_h);
+            for n in [
+                0i64,
+                1,
+                -1,
+                23,
+                480_000,
+                473_352 + 2_183,
+                3_000_000,
+                40_000_000,
+            ] {
+                assert_eq!(
+                    (n as f64 + tz_h).floor() as i64,
+                    n + shift,
+                    "offset {tz_offset_s} s, hour {n}"
+                );
+            }
+        }
     }
 
     #[test]

@@ -598,7 +598,9 @@ impl Model {
         let z = self.scaler.transform(&values);
         let first = &self.detectors[0];
         let (clean, mine) = first.nearest_by_kind(&z);
-        let cluster = nearest(first.kmeans.centroids(), &z).0;
+        // The nearest centroid of all is the nearer of the nearest of each kind (the lower
+        // index on a tie, as a scan over all centroids finds it).
+        let cluster = nearer(clean, mine).0;
         let score = self.calibration.apply(self.raw_score(&z));
         // A feature pulls towards mining when it is closer to the mining centroid's value
         // than to the clean centroid's value (in the first fit); this orders the reasons.
@@ -833,11 +835,20 @@ impl Detector {
 
     /// (index, distance) of the nearest clean and the nearest mining centroid.
     fn nearest_by_kind(&self, z: &[f64]) -> ((usize, f64), (usize, f64)) {
-        let c = self.kmeans.centroids();
+        let c = self.kmeans.centroids().as_standard_layout();
+        let rows = c
+            .as_slice()
+            .expect("a standard-layout array is one slice")
+            .chunks_exact(c.ncols());
         let mut clean = (0, f64::INFINITY);
         let mut mine = (0, f64::INFINITY);
-        for (i, info) in self.clusters.iter().enumerate() {
-            let d = dist(z, c.row(i).iter());
+        debug_assert_eq!(
+            rows.len(),
+            self.clusters.len(),
+            "checked when the model loads"
+        );
+        for (i, (info, row)) in self.clusters.iter().zip(rows).enumerate() {
+            let d = dist(z, row.iter());
             let slot = if info.mining { &mut mine } else { &mut clean };
             if d < slot.1 {
                 *slot = (i, d);
@@ -967,9 +978,21 @@ fn dist<'a>(z: &[f64], row: impl Iterator<Item = &'a f64>) -> f64 {
     row.zip(z).map(|(a, b)| (a - b).powi(2)).sum::<f64>().sqrt()
 }
 
+/// The nearer of two (index, distance) candidates, the lower index on a tie: what
+/// [`nearest`] over both candidates' centroids would pick.
+fn nearer(a: (usize, f64), b: (usize, f64)) -> (usize, f64) {
+    if a.1 < b.1 || (a.1 == b.1 && a.0 < b.0) {
+        a
+    } else {
+        b
+    }
+}
+
 fn nearest(centroids: &Array2<f64>, z: &[f64]) -> (usize, f64) {
+    let c = centroids.as_standard_layout();
+    let flat = c.as_slice().expect("a standard-layout array is one slice");
     let mut best = (0, f64::INFINITY);
-    for (i, row) in centroids.rows().into_iter().enumerate() {
+    for (i, row) in flat.chunks(c.ncols().max(1)).enumerate() {
         let d = dist(z, row.iter());
         if d < best.1 {
             best = (i, d);
@@ -1067,6 +1090,20 @@ mod tests {
             let linfa = d.kmeans.predict(&to_array(&rows));
             for (row, &c) in rows.iter().zip(linfa.iter()) {
                 assert_eq!(nearest(d.kmeans.centroids(), row).0, c);
+            }
+        }
+    }
+
+    #[test]
+    fn the_nearer_of_the_nearest_clean_and_mining_centroids_is_the_nearest_of_all() {
+        let m = Model::embedded();
+        for i in 0..500usize {
+            let z: Vec<f64> = (0..N_FEATURES)
+                .map(|j| (((i * 37 + j * 13) % 101) as f64 / 101.0 - 0.5) * 6.0)
+                .collect();
+            for d in &m.detectors {
+                let (clean, mine) = d.nearest_by_kind(&z);
+                assert_eq!(nearer(clean, mine), nearest(d.kmeans.centroids(), &z));
             }
         }
     }
