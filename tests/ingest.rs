@@ -11,6 +11,8 @@ use std::path::{Path, PathBuf};
 
 use flate2::write::GzEncoder;
 use flate2::Compression;
+use flatline::core::fleet::FleetError;
+use flatline::core::series::PushError;
 use flatline::core::{Fleet, HourlySeries, Unit};
 use flatline::ingest::{
     for_each_reading, read_paths, total_input_bytes, BadReason, Format, IngestError, IngestSummary,
@@ -733,14 +735,30 @@ fn read_exactly(paths: &[PathBuf], opts: &ReadOptions) -> ReadResult {
     .unwrap();
     let mut fleet = Fleet::new();
     let summary = read_paths(paths, opts, &mut fleet, None).unwrap();
-    let series = fleet
-        .finish()
-        .into_iter()
-        .map(|(id, s)| {
-            let kw = s.kw.iter().map(|v| v.to_bits()).collect();
-            (id.to_string(), s.start_hour, s.resolution_min, kw)
+    // read_paths hands readings on grouped by meter; pushing them in plain file order
+    // must give the same fleet and the same summary.
+    let mut in_file_order = Fleet::new();
+    let plain_summary = for_each_reading(paths, opts, None, &mut |m, ts, v, u| {
+        in_file_order.push(m, ts, v, u).map_err(|e| match e {
+            FleetError::Series(PushError::Duplicate) => RejectReason::Duplicate,
+            FleetError::Series(PushError::OutOfRange) => RejectReason::OutOfRange,
+            FleetError::UnitChanged => RejectReason::UnitChanged,
         })
-        .collect();
+    })
+    .unwrap();
+    let bits = |fleet: &Fleet| -> Vec<(String, i64, u32, Vec<u32>)> {
+        fleet
+            .finish()
+            .into_iter()
+            .map(|(id, s)| {
+                let kw = s.kw.iter().map(|v| v.to_bits()).collect();
+                (id.to_string(), s.start_hour, s.resolution_min, kw)
+            })
+            .collect()
+    };
+    let series = bits(&fleet);
+    assert_eq!(series, bits(&in_file_order), "grouped against file order");
+    assert_eq!(summary, plain_summary, "grouped against file order");
     (handed_on, series, summary)
 }
 

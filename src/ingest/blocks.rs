@@ -24,7 +24,7 @@
 //!
 //! [`Fleet`]: crate::core::Fleet
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::io::{self, Read};
 use std::path::PathBuf;
 use std::sync::atomic::AtomicU64;
@@ -39,18 +39,22 @@ use super::summary::example_text;
 use super::timestamp::StampCache;
 use super::{
     csv_reader, detect_layout, file_meter, open_input, record_text, settle_progress, BadReason,
-    Detected, IngestError, IngestSummary, OnReading, Opened, ReadOptions, Row, Rows,
+    Detected, IngestError, IngestSummary, OnReading, Opened, Order, ReadOptions, Row, Rows,
 };
 
 /// The default block size: large enough that a block's fixed costs (a channel send, a
 /// CSV reader) vanish, small enough that a few per thread fit in cache-friendly memory.
 pub(crate) const BLOCK_BYTES: usize = 1 << 20;
 
+/// The CSV reader's buffer over a block in memory.
+const SLICE_BUFFER_BYTES: usize = 16 * 1024;
+
 /// Reads `files` on this thread alone.
 pub(super) fn read_serially(
     files: &[InputFile],
     opts: &ReadOptions,
     progress: Option<&ProgressBar>,
+    order: Order,
     on_reading: &mut OnReading<'_>,
 ) -> Result<IngestSummary, IngestError> {
     let mut sink = InPlace {
@@ -64,6 +68,7 @@ pub(super) fn read_serially(
         opts,
         progress,
         sink: &mut sink,
+        order,
         seq: 0,
     }
     .run(files);
@@ -79,6 +84,7 @@ pub(super) fn read_in_parallel(
     opts: &ReadOptions,
     n_threads: usize,
     progress: Option<&ProgressBar>,
+    order: Order,
     on_reading: &mut OnReading<'_>,
 ) -> Result<IngestSummary, IngestError> {
     // Enough blocks that every parse thread has one in hand and one waiting, and the
@@ -111,6 +117,7 @@ pub(super) fn read_in_parallel(
                 opts,
                 progress,
                 sink: &mut sink,
+                order,
                 seq: 0,
             }
             .run(files)
@@ -143,7 +150,6 @@ enum Event {
 
 /// A block of one file: its bytes in, its parsed rows out. Blocks are recycled through
 /// the pool, so their vectors keep their capacity from one block to the next.
-#[derive(Default)]
 struct Block {
     file: Option<Arc<FileContext>>,
     /// Whole records: the block starts at a record boundary and ends at one (or at the end
@@ -151,6 +157,10 @@ struct Block {
     bytes: Vec<u8>,
     /// True for a file's first block when its first record is a header.
     skip_first_record: bool,
+    /// The order its readings are handed on in.
+    order: Order,
+    /// Indices into `readings` in the order they are handed on (empty for file order).
+    by_meter: Vec<u32>,
     /// Good readings, in file order.
     readings: Vec<BlockReading>,
     /// The distinct meter ids of consecutive runs of readings, end to end.
@@ -190,6 +200,26 @@ struct BlockBadRow {
     text: String,
 }
 
+impl Default for Block {
+    fn default() -> Self {
+        Block {
+            file: None,
+            bytes: Vec::new(),
+            skip_first_record: false,
+            order: Order::File,
+            by_meter: Vec::new(),
+            readings: Vec::new(),
+            meter_ids: String::new(),
+            meter_ends: Vec::new(),
+            n_rows: 0,
+            n_after_until: 0,
+            n_lines: 0,
+            bad: BTreeMap::new(),
+            examples: Vec::new(),
+        }
+    }
+}
+
 impl Block {
     /// The meter id of reading `i` of `meter_ends`.
     fn meter_id(&self, i: u32) -> &str {
@@ -201,6 +231,7 @@ impl Block {
     /// Empties the outputs for the next use, keeping their capacity.
     fn clear_outputs(&mut self) {
         self.readings.clear();
+        self.by_meter.clear();
         self.meter_ids.clear();
         self.meter_ends.clear();
         self.n_rows = 0;
@@ -232,6 +263,7 @@ struct BlockReader<'a, S: Sink> {
     opts: &'a ReadOptions,
     progress: Option<&'a ProgressBar>,
     sink: &'a mut S,
+    order: Order,
     seq: u64,
 }
 
@@ -319,6 +351,7 @@ impl<S: Sink> BlockReader<'_, S> {
         self.event(Event::FileStart)?;
         block.skip_first_record = !file.layout.first_row_is_data;
         loop {
+            block.order = self.order;
             block.file = Some(Arc::clone(&file));
             self.job(block)?;
             if cutter.at_end && cutter.carry.is_empty() {
@@ -557,7 +590,12 @@ fn parse_block(
         opts,
     };
     *n_lines = count_newlines(bytes);
-    let mut reader = csv_reader(bytes.as_slice());
+    // A small buffer: the bytes are in memory already, so a big one only costs page faults.
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .buffer_capacity(SLICE_BUFFER_BYTES)
+        .from_reader(bytes.as_slice());
     // Reading a slice cannot fail, and flexible byte records raise no CSV errors.
     if *skip_first_record && !reader.read_byte_record(record).unwrap_or(false) {
         return;
@@ -613,6 +651,47 @@ fn parse_block(
             }
         }
     }
+    if block.order == Order::ByMeter {
+        group_by_meter(block);
+    }
+}
+
+/// Fills `by_meter` with the block's readings grouped by meter: meters in the order
+/// they first appear, each one's readings in file order (a counting sort on the meter's
+/// first appearance).
+fn group_by_meter(block: &mut Block) {
+    let Block {
+        readings,
+        by_meter,
+        meter_ids,
+        meter_ends,
+        ..
+    } = block;
+    // The group of each run of ids: ids repeat across runs in a time-major dump.
+    let mut group_of_id: HashMap<&str, u32> = HashMap::with_capacity(meter_ends.len());
+    let mut start = 0;
+    let groups: Vec<u32> = meter_ends
+        .iter()
+        .map(|&end| {
+            let id = &meter_ids[start..end];
+            start = end;
+            let n_groups = group_of_id.len() as u32;
+            *group_of_id.entry(id).or_insert(n_groups)
+        })
+        .collect();
+    let mut first_slot = vec![0u32; group_of_id.len() + 1];
+    for reading in readings.iter() {
+        first_slot[groups[reading.meter as usize] as usize + 1] += 1;
+    }
+    for g in 1..first_slot.len() {
+        first_slot[g] += first_slot[g - 1];
+    }
+    by_meter.resize(readings.len(), 0);
+    for (i, reading) in readings.iter().enumerate() {
+        let slot = &mut first_slot[groups[reading.meter as usize] as usize];
+        by_meter[*slot as usize] = i as u32;
+        *slot += 1;
+    }
 }
 
 /// The consumer's side of the parallel read: puts events back in order and applies them,
@@ -646,6 +725,8 @@ struct Applier<'a, 'c> {
     summary: IngestSummary,
     /// Newlines in the current file's blocks applied so far.
     line_offset: u64,
+    /// The current block's refused readings: `(start, line, reason)`.
+    refused: Vec<(u64, u64, BadReason)>,
 }
 
 impl<'a, 'c> Applier<'a, 'c> {
@@ -655,6 +736,7 @@ impl<'a, 'c> Applier<'a, 'c> {
             on_reading,
             summary: IngestSummary::default(),
             line_offset: 0,
+            refused: Vec::new(),
         }
     }
 
@@ -692,23 +774,35 @@ impl<'a, 'c> Applier<'a, 'c> {
                 bad.text.clone()
             });
         };
-        let mut bad_rows = block.examples.iter().peekable();
-        for reading in &block.readings {
-            // Bad rows before this reading come first, as they stand in the file.
-            while let Some(bad) = bad_rows.next_if(|b| b.start < reading.start) {
-                keep(summary, bad);
-            }
+        // The consumer's refusals, kept aside so that every example can be recorded in
+        // file order below, whatever order the readings were handed on in.
+        let refused = &mut self.refused;
+        refused.clear();
+        let mut hand_on = |reading: &BlockReading| {
             let meter = block.meter_id(reading.meter);
             match (self.on_reading)(meter, reading.ts, reading.value, unit) {
                 Ok(()) => summary.n_accepted += 1,
-                Err(reason) => summary.record_bad_with(
-                    reason.into(),
-                    path,
-                    line_offset + reading.line,
-                    max,
-                    || row_text(&block.bytes, reading.start),
-                ),
+                Err(reason) => refused.push((reading.start, reading.line, reason.into())),
             }
+        };
+        if block.order == Order::ByMeter {
+            block
+                .by_meter
+                .iter()
+                .for_each(|&i| hand_on(&block.readings[i as usize]));
+            refused.sort_unstable_by_key(|&(start, _, _)| start);
+        } else {
+            block.readings.iter().for_each(&mut hand_on);
+        }
+        let mut bad_rows = block.examples.iter().peekable();
+        for &(start, line, reason) in refused.iter() {
+            // Bad rows before this refusal come first, as they stand in the file.
+            while let Some(bad) = bad_rows.next_if(|b| b.start < start) {
+                keep(summary, bad);
+            }
+            summary.record_bad_with(reason, path, line_offset + line, max, || {
+                row_text(&block.bytes, start)
+            });
         }
         for bad in bad_rows {
             keep(summary, bad);
