@@ -489,8 +489,19 @@ impl Cutter {
 }
 
 /// The `\n` bytes in `bytes`.
+///
+/// Counted per 64-byte chunk into a byte-wide sum, which the compiler turns into a few
+/// vector compares and adds per chunk; a plain `filter().count()` widens every byte to 64
+/// bits and runs several times slower.
+#[inline]
 fn count_newlines(bytes: &[u8]) -> u64 {
-    bytes.iter().filter(|&&b| b == b'\n').count() as u64
+    let mut chunks = bytes.chunks_exact(64);
+    let mut n = 0;
+    for chunk in &mut chunks {
+        // At most 64, so the byte-wide sum cannot overflow.
+        n += u64::from(chunk.iter().map(|&b| u8::from(b == b'\n')).sum::<u8>());
+    }
+    n + chunks.remainder().iter().filter(|&&b| b == b'\n').count() as u64
 }
 
 /// True when `bytes` hold a record, not only line ends (the CSV reader skips blank lines).
@@ -590,7 +601,6 @@ fn parse_block(
         file_meter: &file.file_meter,
         opts,
     };
-    *n_lines = count_newlines(bytes);
     // A small buffer: the bytes are in memory already, so a big one only costs page faults.
     let mut reader = csv::ReaderBuilder::new()
         .has_headers(false)
@@ -599,6 +609,7 @@ fn parse_block(
         .from_reader(bytes.as_slice());
     // Reading a slice cannot fail, and flexible byte records raise no CSV errors.
     if *skip_first_record && !reader.read_byte_record(record).unwrap_or(false) {
+        *n_lines = count_newlines(bytes);
         return;
     }
     // The newlines before `counted_to`, advanced record by record.
@@ -652,6 +663,7 @@ fn parse_block(
             }
         }
     }
+    *n_lines = n_newlines + count_newlines(&bytes[counted_to..]);
     if block.order == Order::ByMeter {
         group_by_meter(block);
     }
@@ -878,6 +890,18 @@ mod tests {
         ] {
             assert_eq!(record_boundary(text.as_bytes()), expected, "{text:?}");
         }
+    }
+
+    #[test]
+    fn newlines_are_counted_in_chunks_and_the_rest() {
+        for n in [0, 1, 63, 64, 65, 200] {
+            let text: Vec<u8> = (0..n)
+                .map(|i| if i % 3 == 0 { b'\n' } else { b'x' })
+                .collect();
+            let expected = text.iter().filter(|&&b| b == b'\n').count() as u64;
+            assert_eq!(count_newlines(&text), expected, "{n} bytes");
+        }
+        assert_eq!(count_newlines(&[b'\n'; 300]), 300);
     }
 
     #[test]

@@ -3,9 +3,11 @@
 //! This module owns everything between a path on disk and a `(meter, timestamp, value,
 //! unit)` reading: folder walks, gzip, layout detection from the header, timestamp and
 //! value parsing, and the counting of bad rows. It is built to be fast and forgiving:
-//! - **Fast.** One reused [`csv::ByteRecord`], fields parsed straight from bytes, a
-//!   hand-written parser for the fixed timestamp layouts, 256 KiB buffers. No allocation
-//!   per row (see `benches/ingest.rs` for the measured rate).
+//! - **Fast.** Files are cut into blocks of whole records that parse on several threads
+//!   (`blocks.rs`) while the consumer gets the readings in file order on the caller's
+//!   thread. Fields are parsed straight from bytes: a hand-written parser for the fixed
+//!   timestamp layouts that remembers the previous stamp and date, Clinger's fast path for
+//!   short decimals. No allocation per row (see `benches/ingest.rs` for the measured rate).
 //! - **Forgiving.** A bad row is counted under a [`BadReason`] with its file and line and
 //!   the read goes on; only a file that cannot be read at all stops it ([`IngestError`]).
 //!   Metadata files met in a folder walk are skipped and listed.
