@@ -158,12 +158,13 @@ pub fn for_each_reading(
 pub(crate) enum Order {
     /// Exactly the file's order.
     File,
-    /// Each block's readings grouped by meter, meters in the order they first appear in
-    /// the block, each meter's readings in file order. For a consumer whose result
-    /// depends only on each meter's own sequence and on the order meters first appear
-    /// (a [`Fleet`]) the result is the same as in file order; grouping keeps one meter's
-    /// hour bins in cache for a run of readings instead of touching every meter's bins in
-    /// turn, as a time-major dump would. The summary's examples stay in file order.
+    /// Each block's readings grouped by meter where that pays (see `blocks.rs`), meters in
+    /// the order they first appear in the block, each meter's readings in file order. For
+    /// a consumer whose result depends only on each meter's own sequence and on the order
+    /// meters first appear (a [`Fleet`]) the result is the same as in file order; grouping
+    /// keeps one meter's hour bins in cache for a run of readings instead of touching every
+    /// meter's bins in turn, as a time-major dump would. The summary's examples stay in
+    /// file order.
     ByMeter,
 }
 
