@@ -4,8 +4,8 @@
 //! naive `YYYY-MM-DD HH:MM:SS` stamps) into a temporary file, then times, in the same run,
 //! a bare `csv` crate row count over that file (the floor: splitting bytes into fields and
 //! nothing else) and `flatline::ingest::read_paths` into a `Fleet` (everything: fields,
-//! timestamps, values, hashing the meter id, hour bins). It prints readings per second
-//! and the ratio of the two, then `flatline scan` end to end (read, hourly series, every
+//! timestamps, values, hashing the meter id, hour bins) on one thread and with the parsing
+//! on all of them. It prints readings per second and the ratios to the floor, then `flatline scan` end to end (read, hourly series, every
 //! meter judged by the shipped model) on one thread and on all, then the rate on the real
 //! datasets when they are present
 //! (`$FLATLINE_DATASETS`, else `../shared/datasets`, else `/work/shared/datasets`).
@@ -38,31 +38,42 @@ fn main() {
         let rows = bare_csv_row_count(&path);
         assert_eq!(rows, n_rows);
     });
-    let full = best_of(|| {
-        let mut fleet = Fleet::new();
-        let summary = read_paths(
-            std::slice::from_ref(&path),
-            &ReadOptions::default(),
-            &mut fleet,
-            None,
-        )
-        .expect("read");
-        assert_eq!((summary.n_accepted, fleet.len()), (n_rows, N_METERS));
-    });
+    // The reader on one thread, then with the parsing on all of them (the default).
+    let read_with = |n_threads: usize| {
+        let opts = ReadOptions {
+            n_threads,
+            ..ReadOptions::default()
+        };
+        best_of(|| {
+            let mut fleet = Fleet::new();
+            let summary =
+                read_paths(std::slice::from_ref(&path), &opts, &mut fleet, None).expect("read");
+            assert_eq!((summary.n_accepted, fleet.len()), (n_rows, N_METERS));
+        })
+    };
+    let full_1 = read_with(1);
+    let full_all = read_with(0);
     let rate = |d: Duration| n_rows as f64 / d.as_secs_f64();
     println!(
-        "bare csv row count : {:>6.2} M rows/s ({:.3} s)",
+        "bare csv row count           : {:>6.2} M rows/s ({:.3} s)",
         rate(bare) / 1e6,
         bare.as_secs_f64()
     );
     println!(
-        "read_paths → Fleet : {:>6.2} M readings/s ({:.3} s)",
-        rate(full) / 1e6,
-        full.as_secs_f64()
+        "read_paths → Fleet, 1 thread : {:>6.2} M readings/s ({:.3} s)",
+        rate(full_1) / 1e6,
+        full_1.as_secs_f64()
     );
     println!(
-        "ratio (read_paths / bare csv time): {:.2}",
-        full.as_secs_f64() / bare.as_secs_f64()
+        "read_paths → Fleet, {} threads: {:>6.2} M readings/s ({:.3} s)",
+        rayon::current_num_threads(),
+        rate(full_all) / 1e6,
+        full_all.as_secs_f64()
+    );
+    println!(
+        "ratio (read_paths 1 thread / bare csv time): {:.2}; all threads: {:.2}",
+        full_1.as_secs_f64() / bare.as_secs_f64(),
+        full_all.as_secs_f64() / bare.as_secs_f64()
     );
 
     // End to end as `flatline scan` does it: read, finish every meter's hourly series,
@@ -94,8 +105,9 @@ fn main() {
         scan_all.as_secs_f64()
     );
     println!(
-        "ratio (scan 1 thread / bare csv time): {:.2}",
-        scan_1.as_secs_f64() / bare.as_secs_f64()
+        "ratio (scan 1 thread / bare csv time): {:.2}; all threads: {:.2}",
+        scan_1.as_secs_f64() / bare.as_secs_f64(),
+        scan_all.as_secs_f64() / bare.as_secs_f64()
     );
 
     let datasets = datasets_dir();
@@ -108,22 +120,29 @@ fn main() {
             println!("{folder}: not found under {}, skipped", datasets.display());
             continue;
         }
-        let opts = ReadOptions {
-            unit,
-            ..ReadOptions::default()
-        };
-        let mut n = 0;
-        let took = best_of(|| {
-            let mut fleet = Fleet::new();
-            n = read_paths(std::slice::from_ref(&dir), &opts, &mut fleet, None)
-                .expect("read")
-                .n_accepted;
-        });
-        println!(
-            "{folder} (gzip): {n} rows, {:.2} M rows/s ({:.3} s)",
-            n as f64 / took.as_secs_f64() / 1e6,
-            took.as_secs_f64()
-        );
+        for n_threads in [1, 0] {
+            let opts = ReadOptions {
+                unit,
+                n_threads,
+                ..ReadOptions::default()
+            };
+            let mut n = 0;
+            let took = best_of(|| {
+                let mut fleet = Fleet::new();
+                n = read_paths(std::slice::from_ref(&dir), &opts, &mut fleet, None)
+                    .expect("read")
+                    .n_accepted;
+            });
+            let threads = match n_threads {
+                0 => format!("{} threads", rayon::current_num_threads()),
+                n => format!("{n} thread"),
+            };
+            println!(
+                "{folder} (gzip, {threads}): {n} rows, {:.2} M rows/s ({:.3} s)",
+                n as f64 / took.as_secs_f64() / 1e6,
+                took.as_secs_f64()
+            );
+        }
     }
 }
 

@@ -11,6 +11,8 @@ use std::path::{Path, PathBuf};
 
 use flate2::write::GzEncoder;
 use flate2::Compression;
+use flatline::core::fleet::FleetError;
+use flatline::core::series::PushError;
 use flatline::core::{Fleet, HourlySeries, Unit};
 use flatline::ingest::{
     for_each_reading, read_paths, total_input_bytes, BadReason, Format, IngestError, IngestSummary,
@@ -656,4 +658,200 @@ fn progress_advances_by_the_total_input_size() {
     read_paths(&paths, &ReadOptions::default(), &mut fleet, Some(&bar)).unwrap();
     assert_eq!(bar.position(), total);
     assert!(total > 0);
+}
+
+/// A folder that exercises everything the parallel reader must reproduce: interleaved and
+/// meter-major rows, quarter-hour values (whose hourly sums depend on their order), every
+/// bad reason, duplicates and a unit change across files, a quoted id with a newline in
+/// it, blank lines, CRLF, gzip, a skipped file, an empty file, a one-file-per-meter file,
+/// and a last line without a newline.
+fn tricky_folder() -> TempDir {
+    let tmp = TempDir::new().unwrap();
+    let mut long = String::from("\u{feff}meter_id,timestamp,kwh\r\n");
+    let stamp = |q: i64| {
+        let t = chrono::DateTime::from_timestamp(JAN1_2013 + q * 900, 0).unwrap();
+        t.format("%Y-%m-%d %H:%M:%S").to_string()
+    };
+    for q in 0..40 {
+        for m in 0..3 {
+            let value = 0.1 + 0.0137 * (q * 3 + m) as f64;
+            long.push_str(&format!("m{m},{},{value:.4}\r\n", stamp(q)));
+        }
+        match q {
+            3 => long.push_str("m0,2013-01-01 00:45:00,9.9\r\n"), // duplicate: first kept
+            5 => long.push_str("m1,1980-01-01 00:00:00,1.0\r\n"), // out of range
+            7 => long.push_str("m2,2013-02-30 00:00:00,1.0\r\n"),
+            9 => long.push_str("m2,2013-01-01 00:00:00,Null\r\n"),
+            11 => long.push_str("m2,2013-01-01 00:00:00,-1\r\n"),
+            13 => long.push_str("m2,2013-01-01 00:00:00,NaN\r\n"),
+            15 => long.push_str(",2013-01-01 00:00:00,1\r\n"),
+            17 => long.push_str("m2,2013-01-01 00:00:00\r\n"),
+            19 => long.push_str("\r\n\r\n"),
+            21 => long.push_str(&format!("\"q\r\nid\",{},0.5\r\n", stamp(q))),
+            _ => {}
+        }
+    }
+    // Meter-major: one meter's readings in a run, then the last line without a newline.
+    for q in 0..60 {
+        long.push_str(&format!(
+            "mm,{},{:.3}\r\n",
+            stamp(q),
+            0.25 + 0.01 * q as f64
+        ));
+    }
+    long.push_str(&format!("m0,{},2.5", stamp(200)));
+    write(tmp.path(), "a_long.csv", &long);
+    // The same meters in kW: m0 changes unit; n0 is new; m1 repeats a minute of a_long.
+    let mut gz = String::from("meter_id,timestamp,kw\n");
+    for q in 40..50 {
+        gz.push_str(&format!("m0,{},1.5\nn0,{},0.3\n", stamp(q), stamp(q)));
+    }
+    gz.push_str(&format!("m1,{},7.0\n", stamp(2)));
+    write_gz(tmp.path(), "b_more.csv.gz", &gz);
+    write(tmp.path(), "c_README.md", "# not data\nat all\n");
+    write(tmp.path(), "d_empty.csv", "");
+    write(
+        tmp.path(),
+        "e_site.csv",
+        "timestamp,value\n1356998400,1\n1357002000,x\n1357005600,2\n",
+    );
+    tmp
+}
+
+/// Everything a read produced, compared exactly: the readings handed on in order (values
+/// by bits), the fleet's series (by bits: NaN hours compare equal) and the summary.
+type ReadResult = (
+    Vec<(String, i64, u32, Unit)>,
+    Vec<(String, i64, u32, Vec<u32>)>,
+    IngestSummary,
+);
+
+fn read_exactly(paths: &[PathBuf], opts: &ReadOptions) -> ReadResult {
+    let mut handed_on = Vec::new();
+    for_each_reading(paths, opts, None, &mut |m, ts, v, u| {
+        handed_on.push((m.to_string(), ts, v.to_bits(), u));
+        Ok(())
+    })
+    .unwrap();
+    let mut fleet = Fleet::new();
+    let summary = read_paths(paths, opts, &mut fleet, None).unwrap();
+    // read_paths hands readings on grouped by meter; pushing them in plain file order
+    // must give the same fleet and the same summary.
+    let mut in_file_order = Fleet::new();
+    let plain_summary = for_each_reading(paths, opts, None, &mut |m, ts, v, u| {
+        in_file_order.push(m, ts, v, u).map_err(|e| match e {
+            FleetError::Series(PushError::Duplicate) => RejectReason::Duplicate,
+            FleetError::Series(PushError::OutOfRange) => RejectReason::OutOfRange,
+            FleetError::UnitChanged => RejectReason::UnitChanged,
+        })
+    })
+    .unwrap();
+    let bits = |fleet: &Fleet| -> Vec<(String, i64, u32, Vec<u32>)> {
+        fleet
+            .finish()
+            .into_iter()
+            .map(|(id, s)| {
+                let kw = s.kw.iter().map(|v| v.to_bits()).collect();
+                (id.to_string(), s.start_hour, s.resolution_min, kw)
+            })
+            .collect()
+    };
+    let series = bits(&fleet);
+    assert_eq!(series, bits(&in_file_order), "grouped against file order");
+    assert_eq!(summary, plain_summary, "grouped against file order");
+    (handed_on, series, summary)
+}
+
+#[test]
+fn the_parallel_reader_gives_the_serial_readers_series_and_bad_rows_for_any_block_size() {
+    let tmp = tricky_folder();
+    let paths = [tmp.path().to_path_buf()];
+    for base in [
+        ReadOptions {
+            unit: Some(Unit::Kwh),
+            ..ReadOptions::default()
+        },
+        ReadOptions {
+            unit: Some(Unit::Kwh),
+            until: Some(JAN1_2013 + 6 * 3600),
+            max_examples: 1,
+            ..ReadOptions::default()
+        },
+    ] {
+        let serial = read_exactly(
+            &paths,
+            &ReadOptions {
+                n_threads: 1,
+                ..base.clone()
+            },
+        );
+        // The fixture is what it claims to be: every bad reason, skipped files, a split
+        // meter, and a fleet that saw the CRLF rows.
+        let summary = &serial.2;
+        assert_eq!(summary.n_files, 3, "{}", summary.render());
+        assert_eq!(summary.skipped_files.len(), 2, "{}", summary.render());
+        assert!(summary.bad.len() >= 8, "{}", summary.render());
+        assert!(serial.1.len() >= 5);
+        // Block sizes from one byte (a boundary after every line) to bigger than a file.
+        let sizes = (1..=48).chain([61, 64, 100, 257, 1000, 4096, 1 << 20]);
+        for block_bytes in sizes {
+            for n_threads in [2, 3] {
+                let opts = ReadOptions {
+                    n_threads,
+                    block_bytes,
+                    ..base.clone()
+                };
+                let parallel = read_exactly(&paths, &opts);
+                assert_eq!(parallel.0, serial.0, "{n_threads} threads, {block_bytes} B");
+                assert_eq!(parallel.1, serial.1, "{n_threads} threads, {block_bytes} B");
+                assert_eq!(parallel.2, serial.2, "{n_threads} threads, {block_bytes} B");
+            }
+        }
+    }
+}
+
+#[test]
+fn bad_rows_name_their_true_line_in_a_crlf_file_cut_at_every_line() {
+    let tmp = TempDir::new().unwrap();
+    let path = write(
+        tmp.path(),
+        "crlf.csv",
+        "meter_id,timestamp,kwh\r\nm,2013-01-01 00:00,1\r\n\r\nm,2013-01-01 01:00,x\r\nm,2013-01-01 00:00,2\r\nm,bad,1",
+    );
+    for n_threads in [1, 2] {
+        let opts = ReadOptions {
+            n_threads,
+            block_bytes: 1,
+            ..ReadOptions::default()
+        };
+        let (_, summary) = read(std::slice::from_ref(&path), &opts).unwrap();
+        assert_eq!(
+            places(&summary),
+            [
+                ("crlf.csv".into(), 4, BadReason::BadValue),
+                ("crlf.csv".into(), 5, BadReason::Duplicate),
+                ("crlf.csv".into(), 6, BadReason::BadTimestamp),
+            ],
+            "{n_threads} threads"
+        );
+    }
+}
+
+#[test]
+fn a_failing_file_stops_the_parallel_read_like_the_serial_one() {
+    let tmp = TempDir::new().unwrap();
+    let good = write(
+        tmp.path(),
+        "a.csv",
+        "meter_id,timestamp,kwh\nm,1356998400,1\n",
+    );
+    let bad = write(tmp.path(), "b.csv", "site,industry\n1,x\n");
+    for n_threads in [1, 2] {
+        let opts = ReadOptions {
+            n_threads,
+            ..ReadOptions::default()
+        };
+        let message = error_of(&[good.clone(), bad.clone()], &opts);
+        assert!(message.contains("b.csv: header"), "{message}");
+    }
 }

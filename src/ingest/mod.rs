@@ -3,9 +3,11 @@
 //! This module owns everything between a path on disk and a `(meter, timestamp, value,
 //! unit)` reading: folder walks, gzip, layout detection from the header, timestamp and
 //! value parsing, and the counting of bad rows. It is built to be fast and forgiving:
-//! - **Fast.** One reused [`csv::ByteRecord`], fields parsed straight from bytes, a
-//!   hand-written parser for the fixed timestamp layouts, 256 KiB buffers. No allocation
-//!   per row (see `benches/ingest.rs` for the measured rate).
+//! - **Fast.** Files are cut into blocks of whole records that parse on several threads
+//!   (`blocks.rs`) while the consumer gets the readings in file order on the caller's
+//!   thread. Fields are parsed straight from bytes: a hand-written parser for the fixed
+//!   timestamp layouts that remembers the previous stamp and date, Clinger's fast path for
+//!   short decimals. No allocation per row (see `benches/ingest.rs` for the measured rate).
 //! - **Forgiving.** A bad row is counted under a [`BadReason`] with its file and line and
 //!   the read goes on; only a file that cannot be read at all stops it ([`IngestError`]).
 //!   Metadata files met in a folder walk are skipped and listed.
@@ -13,10 +15,10 @@
 //! It does not build series (that is [`Fleet`]'s job) and knows nothing about scoring.
 //! The accepted layouts are documented for users in `docs/formats.md`.
 
-use std::cell::Cell;
 use std::io;
 use std::path::{Path, PathBuf};
-use std::rc::Rc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 
 use indicatif::ProgressBar;
 
@@ -24,6 +26,7 @@ use crate::core::fleet::FleetError;
 use crate::core::series::PushError;
 use crate::core::{Fleet, Unit};
 
+mod blocks;
 mod layout;
 mod source;
 mod summary;
@@ -32,6 +35,7 @@ pub mod timestamp;
 use layout::{Layout, LayoutError};
 use source::{InputFile, OpenError};
 pub use summary::{BadReason, BadRow, IngestSummary, RejectReason};
+use timestamp::StampCache;
 
 /// The layout of an input file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
@@ -66,6 +70,14 @@ pub struct ReadOptions {
     pub until: Option<i64>,
     /// How many bad-row examples to keep per reason.
     pub max_examples: usize,
+    /// Threads that parse rows: 0 for rayon's thread count, 1 for the serial reader. More
+    /// than one cuts each file into blocks at record boundaries, parses the blocks on that
+    /// many threads and hands the readings on in file order, so the consumer sees exactly
+    /// what the serial reader would give it.
+    pub n_threads: usize,
+    /// The size of those blocks in bytes (a block grows past it to hold a whole record).
+    /// Tests shrink it to put block boundaries everywhere.
+    pub block_bytes: usize,
 }
 
 impl Default for ReadOptions {
@@ -76,6 +88,8 @@ impl Default for ReadOptions {
             tz_offset_s: 0,
             until: None,
             max_examples: 5,
+            n_threads: 0,
+            block_bytes: blocks::BLOCK_BYTES,
         }
     }
 }
@@ -136,51 +150,84 @@ pub fn for_each_reading(
     progress: Option<&ProgressBar>,
     on_reading: &mut OnReading<'_>,
 ) -> Result<IngestSummary, IngestError> {
+    read_in_order(paths, opts, progress, Order::File, on_reading)
+}
+
+/// The order in which readings reach the consumer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Order {
+    /// Exactly the file's order.
+    File,
+    /// Each block's readings grouped by meter where that pays (see `blocks.rs`), meters in
+    /// the order they first appear in the block, each meter's readings in file order. For
+    /// a consumer whose result depends only on each meter's own sequence and on the order
+    /// meters first appear (a [`Fleet`]) the result is the same as in file order; grouping
+    /// keeps one meter's hour bins in cache for a run of readings instead of touching every
+    /// meter's bins in turn, as a time-major dump would. The summary's examples stay in
+    /// file order.
+    ByMeter,
+}
+
+/// [`for_each_reading`] in a given order.
+fn read_in_order(
+    paths: &[PathBuf],
+    opts: &ReadOptions,
+    progress: Option<&ProgressBar>,
+    order: Order,
+    on_reading: &mut OnReading<'_>,
+) -> Result<IngestSummary, IngestError> {
     let files = source::expand(paths)?;
-    let mut summary = IngestSummary::default();
-    // One record for the whole run: its buffers grow to the widest row once, then every
-    // row is parsed into them in place.
-    let mut record = csv::ByteRecord::new();
-    for input in &files {
-        let raw_bytes_read = Rc::new(Cell::new(0));
-        let result = read_file(
-            input,
-            opts,
-            progress,
-            &raw_bytes_read,
-            &mut record,
-            &mut summary,
-            on_reading,
-        );
-        if let Some(bar) = progress {
-            // Skipped and half-read files still count as done for the bar.
-            let size = std::fs::metadata(&input.path).map_or(0, |m| m.len());
-            bar.inc(size.saturating_sub(raw_bytes_read.get()));
-        }
-        result?;
-    }
+    let n_threads = match opts.n_threads {
+        0 => rayon::current_num_threads(),
+        n => n,
+    };
+    let summary = if n_threads > 1 {
+        blocks::read_in_parallel(&files, opts, n_threads, progress, order, on_reading)?
+    } else {
+        blocks::read_serially(&files, opts, progress, order, on_reading)?
+    };
     if summary.n_rows == 0 {
         return Err(IngestError::Empty);
     }
     Ok(summary)
 }
 
+/// Advances the bar by what is left of a file's on-disk size once it is done with:
+/// skipped and half-read files still count as done.
+fn settle_progress(progress: Option<&ProgressBar>, path: &Path, raw_bytes_read: &AtomicU64) {
+    if let Some(bar) = progress {
+        let size = std::fs::metadata(path).map_or(0, |m| m.len());
+        bar.inc(size.saturating_sub(raw_bytes_read.load(Ordering::Relaxed)));
+    }
+}
+
 /// Reads `paths` into `fleet`: [`for_each_reading`] with [`Fleet::push`] as the consumer,
 /// its refusals counted as [`BadReason::Duplicate`], [`BadReason::OutOfRange`] or
 /// [`BadReason::UnitChanged`].
+///
+/// The readings reach the fleet grouped by meter within each block of the file (see
+/// `Order::ByMeter`): every meter gets its own readings in file order and meters are
+/// added in the order first seen, so the fleet and the summary are those of the plain
+/// file order.
 pub fn read_paths(
     paths: &[PathBuf],
     opts: &ReadOptions,
     fleet: &mut Fleet,
     progress: Option<&ProgressBar>,
 ) -> Result<IngestSummary, IngestError> {
-    for_each_reading(paths, opts, progress, &mut |meter, ts, value, unit| {
-        fleet.push(meter, ts, value, unit).map_err(|e| match e {
-            FleetError::Series(PushError::Duplicate) => RejectReason::Duplicate,
-            FleetError::Series(PushError::OutOfRange) => RejectReason::OutOfRange,
-            FleetError::UnitChanged => RejectReason::UnitChanged,
-        })
-    })
+    read_in_order(
+        paths,
+        opts,
+        progress,
+        Order::ByMeter,
+        &mut |meter, ts, value, unit| {
+            fleet.push(meter, ts, value, unit).map_err(|e| match e {
+                FleetError::Series(PushError::Duplicate) => RejectReason::Duplicate,
+                FleetError::Series(PushError::OutOfRange) => RejectReason::OutOfRange,
+                FleetError::UnitChanged => RejectReason::UnitChanged,
+            })
+        },
+    )
 }
 
 /// The total on-disk size of the files under `paths` (compressed size for gzip), for
@@ -195,152 +242,162 @@ pub fn total_input_bytes(paths: &[PathBuf]) -> u64 {
         .sum()
 }
 
-/// Reads one file into `summary` and `on_reading`, or skips it (walks) or fails (named files).
-fn read_file(
+/// A file opened for reading, or the reason a folder walk skips it.
+enum Opened {
+    Stream(Box<dyn io::Read + Send>),
+    Skipped(String),
+}
+
+/// Opens one input: errors that stop the read are `Err`, a non-text file met in a walk is
+/// [`Opened::Skipped`].
+fn open_input(
     input: &InputFile,
-    opts: &ReadOptions,
     progress: Option<&ProgressBar>,
-    raw_bytes_read: &Rc<Cell<u64>>,
-    record: &mut csv::ByteRecord,
-    summary: &mut IngestSummary,
-    on_reading: &mut OnReading<'_>,
-) -> Result<(), IngestError> {
+    raw_bytes_read: &Arc<AtomicU64>,
+) -> Result<Opened, IngestError> {
     let path = &input.path;
-    let stream = match source::open(path, progress, raw_bytes_read) {
-        Ok(stream) => stream,
-        Err(OpenError::Io(source)) => {
-            return Err(IngestError::Io {
-                path: path.clone(),
-                source,
-            })
-        }
-        Err(OpenError::NotText(detail)) if input.explicit => {
-            return Err(IngestError::NotCsv {
-                path: path.clone(),
-                detail,
-            })
-        }
+    match source::open(path, progress, raw_bytes_read) {
+        Ok(stream) => Ok(Opened::Stream(stream)),
+        Err(OpenError::Io(source)) => Err(IngestError::Io {
+            path: path.clone(),
+            source,
+        }),
+        Err(OpenError::NotText(detail)) if input.explicit => Err(IngestError::NotCsv {
+            path: path.clone(),
+            detail,
+        }),
         Err(OpenError::NotText(detail)) => {
-            summary
-                .skipped_files
-                .push((path.clone(), format!("not a CSV text file: {detail}")));
-            return Ok(());
+            Ok(Opened::Skipped(format!("not a CSV text file: {detail}")))
         }
-    };
-    let mut reader = csv::ReaderBuilder::new()
-        .has_headers(false)
-        // Rows with the wrong number of fields are counted as malformed by us, not raised
-        // as errors by the csv crate.
-        .flexible(true)
-        .buffer_capacity(source::BUFFER_BYTES)
-        .from_reader(stream);
-    let csv_error = |e: csv::Error| IngestError::Io {
-        path: path.clone(),
-        source: csv_to_io(e),
-    };
-    if !reader.read_byte_record(record).map_err(csv_error)? {
-        summary
-            .skipped_files
-            .push((path.clone(), "empty file".to_string()));
-        return Ok(());
     }
-    let layout = match layout::detect(record, opts.format, opts.unit, opts.tz_offset_s) {
-        Ok(layout) => layout,
-        Err(LayoutError::NeedsUnit) => return Err(IngestError::NeedsUnit(path.clone())),
+}
+
+/// A file's layout, or the reason a folder walk skips it.
+enum Detected {
+    Layout(Layout),
+    Skipped(String),
+}
+
+/// Decides a file's layout from its first record: errors that stop the read are `Err`, a
+/// non-meter file met in a walk is [`Detected::Skipped`].
+fn detect_layout(
+    input: &InputFile,
+    first: &csv::ByteRecord,
+    opts: &ReadOptions,
+) -> Result<Detected, IngestError> {
+    let path = &input.path;
+    match layout::detect(first, opts.format, opts.unit, opts.tz_offset_s) {
+        Ok(layout) => Ok(Detected::Layout(layout)),
+        Err(LayoutError::NeedsUnit) => Err(IngestError::NeedsUnit(path.clone())),
         Err(LayoutError::Unknown) => {
-            let header = record_text(record);
+            let header = record_text(first);
             if input.explicit {
                 return Err(IngestError::UnknownHeader {
                     path: path.clone(),
                     header,
                 });
             }
-            summary.skipped_files.push((
-                path.clone(),
-                format!("not a meter layout (header {header:?})"),
-            ));
-            return Ok(());
+            Ok(Detected::Skipped(format!(
+                "not a meter layout (header {header:?})"
+            )))
         }
-    };
-    summary.n_files += 1;
-    let file_meter = match layout.meter_col {
+    }
+}
+
+/// The meter id of a one-file-per-meter file (empty for layouts with an id column).
+fn file_meter(path: &Path, layout: &Layout) -> String {
+    match layout.meter_col {
         None => source::meter_id_from_file_name(path),
         Some(_) => String::new(),
-    };
-    let rows = Rows {
-        file: path,
-        layout: &layout,
-        file_meter: &file_meter,
-        opts,
-    };
-    if layout.first_row_is_data {
-        rows.take(record, summary, on_reading);
     }
-    while reader.read_byte_record(record).map_err(csv_error)? {
-        rows.take(record, summary, on_reading);
-    }
-    Ok(())
+}
+
+/// The CSV reader every path uses, so that serial and parallel reads split rows alike.
+fn csv_reader<R: io::Read>(stream: R) -> csv::Reader<R> {
+    csv::ReaderBuilder::new()
+        .has_headers(false)
+        // Rows with the wrong number of fields are counted as malformed by us, not raised
+        // as errors by the csv crate.
+        .flexible(true)
+        .buffer_capacity(source::BUFFER_BYTES)
+        .from_reader(stream)
 }
 
 /// What every row of one file shares.
 struct Rows<'a> {
-    file: &'a Path,
     layout: &'a Layout,
     /// The meter id of a one-file-per-meter file (empty otherwise).
     file_meter: &'a str,
     opts: &'a ReadOptions,
 }
 
-impl Rows<'_> {
-    /// Checks and parses one data row, then hands it on or counts why not.
+/// What one data row came to.
+enum Row<'r> {
+    /// A good reading for the consumer.
+    Reading { meter: &'r str, ts: i64, value: f32 },
+    /// A good reading at or after `until`, left out on purpose.
+    AfterUntil,
+    /// A bad row, and the text to show for it.
+    Bad(BadReason, BadText<'r>),
+}
+
+/// The text an example of a bad row shows.
+enum BadText<'r> {
+    /// The offending field.
+    Field(&'r [u8]),
+    /// The whole row (made only if the example is kept).
+    Row,
+}
+
+impl BadText<'_> {
+    /// The example text of this row.
+    fn render(&self, record: &csv::ByteRecord) -> String {
+        match self {
+            BadText::Field(bytes) => summary::example_text(bytes),
+            BadText::Row => summary::example_text(record_text(record).as_bytes()),
+        }
+    }
+}
+
+impl<'a> Rows<'a> {
+    /// Checks and parses one data row into a reading or the reason it is bad.
     ///
-    /// The checks run in a fixed order (field count, meter id, timestamp, `until`, value,
-    /// consumer) so each bad row gets exactly one reason: the first that applies.
+    /// The checks run in a fixed order (field count, meter id, timestamp, `until`, value)
+    /// so each bad row gets exactly one reason: the first that applies. The consumer's
+    /// refusal, the last check, is the caller's.
     #[inline]
-    fn take(
-        &self,
-        record: &csv::ByteRecord,
-        summary: &mut IngestSummary,
-        on_reading: &mut OnReading<'_>,
-    ) {
-        summary.n_rows += 1;
-        let mut bad = |reason: BadReason, text: &[u8]| {
-            let line = record.position().map_or(0, |p| p.line());
-            summary.record_bad(reason, self.file, line, text, self.opts.max_examples);
-        };
+    fn parse<'r>(&self, record: &'r csv::ByteRecord, stamps: &mut StampCache) -> Row<'r>
+    where
+        'a: 'r,
+    {
         let layout = self.layout;
         if record.len() != layout.n_fields {
-            return bad(BadReason::Malformed, record_text(record).as_bytes());
+            return Row::Bad(BadReason::Malformed, BadText::Row);
         }
         let meter = match layout.meter_col {
             Some(col) => {
                 let raw = record[col].trim_ascii();
                 match std::str::from_utf8(raw) {
                     Ok(meter) => meter,
-                    Err(_) => return bad(BadReason::Malformed, raw),
+                    Err(_) => return Row::Bad(BadReason::Malformed, BadText::Field(raw)),
                 }
             }
             None => self.file_meter,
         };
         if meter.is_empty() {
-            return bad(BadReason::EmptyMeterId, record_text(record).as_bytes());
+            return Row::Bad(BadReason::EmptyMeterId, BadText::Row);
         }
         let ts_field = &record[layout.ts_col];
-        let Some(ts) = timestamp::parse_timestamp(ts_field, self.opts.tz_offset_s) else {
-            return bad(BadReason::BadTimestamp, ts_field);
+        let Some(ts) = stamps.parse(ts_field, self.opts.tz_offset_s) else {
+            return Row::Bad(BadReason::BadTimestamp, BadText::Field(ts_field));
         };
         if self.opts.until.is_some_and(|until| ts >= until) {
-            summary.n_after_until += 1;
-            return;
+            return Row::AfterUntil;
         }
         let value_field = &record[layout.value_col];
-        let value = match parse_value(value_field) {
-            Ok(value) => value,
-            Err(reason) => return bad(reason, value_field),
-        };
-        match on_reading(meter, ts, value, layout.unit) {
-            Ok(()) => summary.n_accepted += 1,
-            Err(reason) => bad(reason.into(), record_text(record).as_bytes()),
+        match parse_value(value_field) {
+            Ok(value) => Row::Reading { meter, ts, value },
+            Err(reason) => Row::Bad(reason, BadText::Field(value_field)),
         }
     }
 }
@@ -348,10 +405,14 @@ impl Rows<'_> {
 /// Parses a value field: trimmed (LCL pads with spaces), a finite, non-negative number.
 #[inline]
 fn parse_value(field: &[u8]) -> Result<f32, BadReason> {
-    let text = std::str::from_utf8(field.trim_ascii()).map_err(|_| BadReason::BadValue)?;
-    // The standard library's parser is correctly rounded and already takes the fast
-    // (Clinger) path for short decimals, so a hand-written one would buy little.
-    let value: f32 = text.parse().map_err(|_| BadReason::BadValue)?;
+    let field = field.trim_ascii();
+    let value = match parse_short_decimal(field) {
+        Some(value) => value,
+        None => {
+            let text = std::str::from_utf8(field).map_err(|_| BadReason::BadValue)?;
+            text.parse::<f32>().map_err(|_| BadReason::BadValue)?
+        }
+    };
     if !value.is_finite() {
         Err(BadReason::NotFinite)
     } else if value < 0.0 {
@@ -359,6 +420,40 @@ fn parse_value(field: &[u8]) -> Result<f32, BadReason> {
     } else {
         Ok(value)
     }
+}
+
+/// Exact powers of ten in `f32` (5^10 < 2^24, so all of them up to 10^10 are exact).
+const POW10_F32: [f32; 11] = [1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10];
+
+/// The common value forms, `digits[.digits]`, parsed without the standard library's
+/// general machinery, or `None` for anything else (signs, exponents, long mantissas),
+/// which the caller hands to `str::parse`.
+///
+/// The result is the standard library's, bit for bit: this is Clinger's fast path. When
+/// the digits without the point form an integer `m ≤ 2^24` and there are `k ≤ 10` digits
+/// after the point, both `m` and `10^k` are exact in `f32`, and IEEE division rounds
+/// `m / 10^k` correctly, which is what a correctly rounded parser returns.
+#[inline]
+fn parse_short_decimal(s: &[u8]) -> Option<f32> {
+    let mut mantissa: u32 = 0;
+    let mut n_digits = 0;
+    let mut n_after_point = None;
+    for (i, &b) in s.iter().enumerate() {
+        match b {
+            b'0'..=b'9' => {
+                mantissa = mantissa.checked_mul(10)?.checked_add(u32::from(b - b'0'))?;
+                n_digits += 1;
+            }
+            b'.' if n_after_point.is_none() => n_after_point = Some(s.len() - i - 1),
+            _ => return None,
+        }
+    }
+    if n_digits == 0 || mantissa > 1 << 24 {
+        return None;
+    }
+    let k = n_after_point.unwrap_or(0);
+    let scale = *POW10_F32.get(k)?;
+    Some(mantissa as f32 / scale)
 }
 
 /// A row as text, fields joined by commas (for messages only; allocates).
@@ -371,15 +466,6 @@ fn record_text(record: &csv::ByteRecord) -> String {
     match text.char_indices().nth(120) {
         Some((cut, _)) => format!("{}…", &text[..cut]),
         None => text,
-    }
-}
-
-/// The csv crate's errors while reading byte records are IO errors in practice; others
-/// (which `flexible` and byte records rule out) keep their message.
-fn csv_to_io(e: csv::Error) -> io::Error {
-    match e.into_kind() {
-        csv::ErrorKind::Io(e) => e,
-        other => io::Error::other(format!("{other:?}")),
     }
 }
 
@@ -405,6 +491,48 @@ mod tests {
         check_value("NaN", Err(BadReason::NotFinite));
         check_value("inf", Err(BadReason::NotFinite));
         check_value("1e39", Err(BadReason::NotFinite));
+    }
+
+    #[test]
+    fn short_decimals_parse_to_the_standard_librarys_bits() {
+        // Every 3-decimal value up to 100, then long mantissas, many decimals and the
+        // limits of the fast path, which must either agree or step aside.
+        let mut texts: Vec<String> = (0..100_000)
+            .map(|i| format!("{}.{:03}", i / 1000, i % 1000))
+            .collect();
+        texts.extend(
+            [
+                "16777216",
+                "16777217",
+                "167772.17",
+                "0.1",
+                "0.3",
+                "0.30000001",
+                "5.",
+                ".5",
+                "0000.25",
+                "1.0000000000",
+                "1.00000000001",
+                "123456789",
+                "0.0000001",
+                "3.4028235",
+                "9999999.9",
+            ]
+            .map(String::from),
+        );
+        for text in &texts {
+            let expected: f32 = text.parse().unwrap();
+            if let Some(got) = parse_short_decimal(text.as_bytes()) {
+                assert_eq!(got.to_bits(), expected.to_bits(), "{text}");
+            }
+            assert_eq!(
+                parse_value(text.as_bytes()).map(f32::to_bits),
+                Ok(expected.to_bits())
+            );
+        }
+        for text in ["", ".", "1.2.3", "1e3", "-1", "+1", "1_0", " 1"] {
+            assert_eq!(parse_short_decimal(text.as_bytes()), None, "{text:?}");
+        }
     }
 
     #[test]

@@ -6,11 +6,11 @@
 //! kilobytes are checked to be text before any CSV parsing starts. This module does not
 //! interpret rows or headers.
 
-use std::cell::Cell;
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, Cursor, Read};
 use std::path::{Path, PathBuf};
-use std::rc::Rc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 
 use flate2::read::MultiGzDecoder;
 use indicatif::ProgressBar;
@@ -118,13 +118,13 @@ pub(crate) enum OpenError {
 pub(crate) fn open(
     path: &Path,
     progress: Option<&ProgressBar>,
-    raw_bytes_read: &Rc<Cell<u64>>,
-) -> Result<Box<dyn Read>, OpenError> {
+    raw_bytes_read: &Arc<AtomicU64>,
+) -> Result<Box<dyn Read + Send>, OpenError> {
     let file = File::open(path).map_err(OpenError::Io)?;
     let counting = CountingReader {
         inner: file,
         progress: progress.cloned(),
-        n_read: Rc::clone(raw_bytes_read),
+        n_read: Arc::clone(raw_bytes_read),
         n_unreported: 0,
     };
     let mut buffered = BufReader::with_capacity(BUFFER_BYTES, counting);
@@ -132,7 +132,7 @@ pub(crate) fn open(
         .fill_buf()
         .map_err(OpenError::Io)?
         .starts_with(&[0x1f, 0x8b]);
-    let mut stream: Box<dyn Read> = if is_gzip {
+    let mut stream: Box<dyn Read + Send> = if is_gzip {
         // MultiGzDecoder, not GzDecoder: concatenated gzip members (`cat a.gz b.gz`, or
         // files written by parallel compressors) are one stream, and GzDecoder would stop
         // silently after the first.
@@ -183,14 +183,14 @@ fn binary_reason(prefix: &[u8]) -> Option<String> {
 struct CountingReader {
     inner: File,
     progress: Option<ProgressBar>,
-    n_read: Rc<Cell<u64>>,
+    n_read: Arc<AtomicU64>,
     n_unreported: u64,
 }
 
 impl Read for CountingReader {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let n = self.inner.read(buf)?;
-        self.n_read.set(self.n_read.get() + n as u64);
+        self.n_read.fetch_add(n as u64, Ordering::Relaxed);
         self.n_unreported += n as u64;
         if self.n_unreported >= 1 << 20 || n == 0 {
             if let Some(bar) = &self.progress {

@@ -160,6 +160,7 @@ impl IngestSummary {
 
     /// Counts one bad row and keeps it as an example if fewer than `max_examples` of its
     /// reason are kept so far. `text` is only decoded for kept examples.
+    #[cfg(test)]
     pub(crate) fn record_bad(
         &mut self,
         reason: BadReason,
@@ -168,6 +169,18 @@ impl IngestSummary {
         text: &[u8],
         max_examples: usize,
     ) {
+        self.record_bad_with(reason, file, line, max_examples, || example_text(text));
+    }
+
+    /// [`Self::record_bad`] with the example's finished text made only if it is kept.
+    pub(crate) fn record_bad_with(
+        &mut self,
+        reason: BadReason,
+        file: &Path,
+        line: u64,
+        max_examples: usize,
+        text: impl FnOnce() -> String,
+    ) {
         let n = self.bad.entry(reason).or_insert(0);
         *n += 1;
         if *n as usize <= max_examples {
@@ -175,14 +188,14 @@ impl IngestSummary {
                 file: file.to_path_buf(),
                 line,
                 reason,
-                text: truncate(text),
+                text: text(),
             });
         }
     }
 }
 
 /// The text of an example, lossily decoded and cut to [`MAX_EXAMPLE_CHARS`].
-fn truncate(text: &[u8]) -> String {
+pub(crate) fn example_text(text: &[u8]) -> String {
     let text = String::from_utf8_lossy(text);
     if text.chars().count() <= MAX_EXAMPLE_CHARS {
         return text.into_owned();

@@ -22,6 +22,62 @@ use chrono::DateTime;
 ///
 /// Returns `None` for anything else, including impossible dates such as `2013-02-30`.
 pub fn parse_timestamp(field: &[u8], tz_offset_s: i32) -> Option<i64> {
+    parse_with(field, tz_offset_s, &mut DateMemo::default())
+}
+
+/// [`parse_timestamp`] with a memory of the previous stamp, for a reader that parses a
+/// column of them: a stamp equal to the previous one (a time-major dump repeats each
+/// stamp for every meter) costs one comparison, and one with the previous date (a
+/// meter-major dump repeats it for every reading of a day) skips the date's validation
+/// and calendar arithmetic. The results are those of [`parse_timestamp`], always.
+#[derive(Debug, Default)]
+pub struct StampCache {
+    /// The previous field, untrimmed, as it came.
+    last_field: Vec<u8>,
+    /// The offset it was parsed under.
+    last_tz_offset_s: i32,
+    /// What it parsed to.
+    last_ts: Option<i64>,
+    /// The previous civil date.
+    date: DateMemo,
+}
+
+impl StampCache {
+    /// A cache that remembers nothing yet.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Parses `field` as [`parse_timestamp`] does.
+    #[inline]
+    pub fn parse(&mut self, field: &[u8], tz_offset_s: i32) -> Option<i64> {
+        if !self.last_field.is_empty()
+            && field == self.last_field.as_slice()
+            && tz_offset_s == self.last_tz_offset_s
+        {
+            return self.last_ts;
+        }
+        let ts = parse_with(field, tz_offset_s, &mut self.date);
+        self.last_field.clear();
+        self.last_field.extend_from_slice(field);
+        self.last_tz_offset_s = tz_offset_s;
+        self.last_ts = ts;
+        ts
+    }
+}
+
+/// The last valid `YYYY-MM-DD` prefix seen and its days since 1970-01-01. The ten bytes
+/// decide both the date's validity and its day number, so a match is exact.
+#[derive(Debug, Default)]
+struct DateMemo {
+    date: [u8; 10],
+    days: i64,
+    valid: bool,
+}
+
+/// [`parse_timestamp`] through a date memo.
+#[inline]
+fn parse_with(field: &[u8], tz_offset_s: i32, memo: &mut DateMemo) -> Option<i64> {
     let s = field.trim_ascii();
     if s.is_empty() {
         return None;
@@ -29,7 +85,7 @@ pub fn parse_timestamp(field: &[u8], tz_offset_s: i32) -> Option<i64> {
     // The fifth byte tells the two fast layouts apart (`2013-…` against `1356…`), so each
     // stamp is scanned by one parser only.
     let fast = if matches!(s.get(4), Some(b'-' | b'/')) {
-        parse_civil(s, tz_offset_s)
+        parse_civil(s, tz_offset_s, memo)
     } else {
         parse_unix(s)
     };
@@ -127,16 +183,19 @@ fn parse_unix(s: &[u8]) -> Option<i64> {
 }
 
 /// `YYYY-MM-DD[( |T)HH:MM[:SS[.f+]]][ ][Z|±HH[:]MM|±HH]`, validated field by field.
-fn parse_civil(s: &[u8], tz_offset_s: i32) -> Option<i64> {
-    if s.len() < 10 || !matches!(s[4], b'-' | b'/') || s[7] != s[4] {
+fn parse_civil(s: &[u8], tz_offset_s: i32, memo: &mut DateMemo) -> Option<i64> {
+    if s.len() < 10 {
         return None;
     }
-    let year = i64::from(digits4(&s[0..4])?);
-    let month = digits2(&s[5..7])?;
-    let day = digits2(&s[8..10])?;
-    if !(1..=12).contains(&month) || day == 0 || day > days_in_month(year, month) {
-        return None;
-    }
+    let days = if memo.valid && s[..10] == memo.date {
+        memo.days
+    } else {
+        let days = civil_date_days(&s[..10])?;
+        memo.date.copy_from_slice(&s[..10]);
+        memo.days = days;
+        memo.valid = true;
+        days
+    };
     let mut seconds_of_day: i64 = 0;
     let mut i = 10;
     if i < s.len() && matches!(s[i], b' ' | b'T') {
@@ -165,7 +224,7 @@ fn parse_civil(s: &[u8], tz_offset_s: i32) -> Option<i64> {
         }
         seconds_of_day = i64::from(hour * 3600 + minute * 60 + second);
     }
-    let local = days_from_civil(year, month, day) * 86_400 + seconds_of_day;
+    let local = days * 86_400 + seconds_of_day;
     let mut zone = &s[i..];
     if zone.is_empty() {
         return Some(local - i64::from(tz_offset_s));
@@ -200,6 +259,20 @@ fn parse_offset(s: &[u8]) -> Option<(i32, usize)> {
         return None;
     }
     Some((sign * (hours * 3600 + minutes * 60) as i32, used))
+}
+
+/// Days since 1970-01-01 of a `YYYY-MM-DD` (or `YYYY/MM/DD`) date, if it is a real one.
+fn civil_date_days(s: &[u8]) -> Option<i64> {
+    if !matches!(s[4], b'-' | b'/') || s[7] != s[4] {
+        return None;
+    }
+    let year = i64::from(digits4(&s[0..4])?);
+    let month = digits2(&s[5..7])?;
+    let day = digits2(&s[8..10])?;
+    if !(1..=12).contains(&month) || day == 0 || day > days_in_month(year, month) {
+        return None;
+    }
+    Some(days_from_civil(year, month, day))
 }
 
 /// Two ASCII digits as a number.
@@ -310,6 +383,35 @@ mod tests {
             "Null",
         ] {
             check(text, 0, None);
+        }
+    }
+
+    #[test]
+    fn the_stamp_cache_agrees_with_the_plain_parser() {
+        let mut cache = StampCache::new();
+        // Repeats, a date shared by the next stamp, a bad date that must not poison the
+        // memo, the same date under another offset form, and forms the memo does not see.
+        for (text, tz) in [
+            ("2013-01-01 00:30:00", 0),
+            ("2013-01-01 00:30:00", 0),
+            ("2013-01-01 01:00:00", 0),
+            ("2013-02-30 01:00:00", 0),
+            ("2013-01-01 01:30", 0),
+            ("2013-01-01T01:30:00+02:00", 0),
+            ("1356998400", 0),
+            ("2013-01-01 23:30:00", 3600),
+            ("2013-01-01 23:30:00", 0),
+            ("2013-01-02", 0),
+            ("", 0),
+            ("2013-01-02 24:00", 0),
+            (" 2013-01-02 00:00", 0),
+            ("2013-01-01t00:00:00z", 0),
+        ] {
+            assert_eq!(
+                cache.parse(text.as_bytes(), tz),
+                parse_timestamp(text.as_bytes(), tz),
+                "{text:?}"
+            );
         }
     }
 
