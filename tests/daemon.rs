@@ -698,15 +698,10 @@ fn fleet_in_alert_out(broker: &Mosquitto, watch: &Watch, state: &Path, tag: &str
 
 #[test]
 fn a_daemon_on_a_tls_listener_receives_readings_and_publishes_its_alert() {
-    use support::mosquitto::{SecureListener, TlsListener};
+    use support::mosquitto::SecureListener;
     let pki = support::pki::Pki::generate();
     let broker = Mosquitto::start_secure(SecureListener {
-        tls: Some(TlsListener {
-            ca_cert: pki.ca_cert.clone(),
-            server_cert: pki.server_cert.clone(),
-            server_key: pki.server_key.clone(),
-            require_certificate: false,
-        }),
+        tls: Some(pki.tls_listener(false)),
         password_file: None,
     });
     assert!(broker.secure_url().starts_with("mqtts://"));
@@ -730,15 +725,10 @@ fn a_daemon_on_a_tls_listener_receives_readings_and_publishes_its_alert() {
 
 #[test]
 fn mutual_tls_admits_the_daemon_with_its_client_certificate_and_refuses_it_without() {
-    use support::mosquitto::{SecureListener, TlsListener};
+    use support::mosquitto::SecureListener;
     let pki = support::pki::Pki::generate();
     let broker = Mosquitto::start_secure(SecureListener {
-        tls: Some(TlsListener {
-            ca_cert: pki.ca_cert.clone(),
-            server_cert: pki.server_cert.clone(),
-            server_key: pki.server_key.clone(),
-            require_certificate: true,
-        }),
+        tls: Some(pki.tls_listener(true)),
         password_file: None,
     });
     let dir = tempfile::tempdir().unwrap();

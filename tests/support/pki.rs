@@ -28,6 +28,16 @@ pub struct Pki {
 }
 
 impl Pki {
+    /// A broker TLS listener serving this PKI's server certificate.
+    pub fn tls_listener(&self, require_certificate: bool) -> super::mosquitto::TlsListener {
+        super::mosquitto::TlsListener {
+            ca_cert: self.ca_cert.clone(),
+            server_cert: self.server_cert.clone(),
+            server_key: self.server_key.clone(),
+            require_certificate,
+        }
+    }
+
     /// Generates a CA, a server and a client certificate (ECDSA P-256).
     pub fn generate() -> Pki {
         let dir = tempfile::tempdir().unwrap();
