@@ -84,6 +84,52 @@ impl SeriesBuilder {
         Ok(())
     }
 
+    /// A builder holding consecutive whole hours from `first_hour`, each a sum and its minute
+    /// mask: exactly [`SeriesBuilder::push_hour`] for each in turn, without growing the grid
+    /// hour by hour (how the daemon rebuilds a window). The span must be below the cap
+    /// (`MAX_SPAN_HOURS`); the daemon's windows are far below it.
+    pub fn from_hours(first_hour: i64, hours: impl IntoIterator<Item = (f32, u64)>) -> Self {
+        let hours = hours.into_iter();
+        let mut b = SeriesBuilder {
+            first_hour,
+            sum: Vec::with_capacity(hours.size_hint().0),
+            mask: Vec::with_capacity(hours.size_hint().0),
+        };
+        for (hour, (sum, minutes)) in (first_hour..).zip(hours) {
+            if minutes != 0 {
+                if b.sum.is_empty() {
+                    b.first_hour = hour;
+                }
+                // Hours with no reading inside the grid are empty bins, as `slot` leaves them.
+                let rel = (hour - b.first_hour) as usize;
+                b.sum.resize(rel, 0.0);
+                b.mask.resize(rel, 0);
+                // 0.0 + sum: the bin's start plus the first reading, as a push adds it.
+                b.sum.push(0.0 + sum);
+                b.mask.push(minutes);
+            }
+        }
+        b
+    }
+
+    /// Adds a whole hour at once: `sum` read at the minutes set in `minutes`. Exactly the
+    /// same as pushing `sum` at the first of those minutes and `0.0` at each of the others
+    /// (the daemon rebuilds a window this way from its hourly sums, without a push per
+    /// minute). An empty mask adds nothing.
+    #[inline]
+    pub fn push_hour(&mut self, hour: i64, sum: f32, minutes: u64) -> Result<(), PushError> {
+        if minutes == 0 {
+            return Ok(());
+        }
+        let idx = self.slot(hour)?;
+        if self.mask[idx] & minutes != 0 {
+            return Err(PushError::Duplicate);
+        }
+        self.mask[idx] |= minutes;
+        self.sum[idx] += sum;
+        Ok(())
+    }
+
     /// Index of the bin for `hour`, growing the grid at either end as needed.
     #[inline]
     fn slot(&mut self, hour: i64) -> Result<usize, PushError> {
@@ -286,6 +332,52 @@ mod tests {
             let _ = b.push(ts, v);
         }
         b.finish(unit)
+    }
+
+    #[test]
+    fn a_whole_hour_pushed_at_once_equals_its_minutes_pushed_one_by_one() {
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand_xoshiro::Xoshiro256PlusPlus::seed_from_u64(7);
+        for _ in 0..500 {
+            let start = rng.gen_range(400_000..500_000i64);
+            let mut by_minute = SeriesBuilder::new();
+            let mut by_hour = SeriesBuilder::new();
+            let mut hours = Vec::new();
+            for h in 0..rng.gen_range(1..300) {
+                let hour = start + h;
+                let minutes: u64 = match rng.gen_range(0..4) {
+                    0 => 0,
+                    1 => (1u64 << rng.gen_range(1..61)) - 1,
+                    2 => u64::MAX >> 4,
+                    _ => rng.gen::<u64>() & (u64::MAX >> 4),
+                };
+                let sum: f32 = match rng.gen_range(0..5) {
+                    0 => -0.0,
+                    1 => f32::NAN,
+                    _ => rng.gen_range(-5.0..50.0),
+                };
+                let mut first = true;
+                for minute in 0..64 {
+                    if minutes & (1u64 << minute) != 0 {
+                        let v = if first { sum } else { 0.0 };
+                        let _ = by_minute.push(hour * HOUR_S + minute * 60, v);
+                        first = false;
+                    }
+                }
+                let _ = by_hour.push_hour(hour, sum, minutes);
+                hours.push((sum, minutes));
+            }
+            let at_once = SeriesBuilder::from_hours(start, hours);
+            for unit in [Unit::Kwh, Unit::Kw] {
+                let a = by_minute.finish(unit);
+                let bits = |s: &HourlySeries| s.kw.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+                for b in [by_hour.finish(unit), at_once.finish(unit)] {
+                    assert_eq!(a.start_hour, b.start_hour);
+                    assert_eq!(a.resolution_min, b.resolution_min);
+                    assert_eq!(bits(&a), bits(&b));
+                }
+            }
+        }
     }
 
     #[test]

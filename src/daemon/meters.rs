@@ -234,27 +234,22 @@ impl HourWindow {
     /// than the real ones, which `finish` cannot tell — so its `finish` is the scanner's
     /// `finish` for these hours.
     pub fn series(&self, unit: Unit) -> HourlySeries {
-        let mut b = SeriesBuilder::new();
-        let mut hour_ts = self.first_hour * HOUR_S;
-        // Pushes cannot fail: each minute is pushed once and the span is far below the cap.
-        for (&sum, &n) in self.closed_sum.iter().zip(&self.closed_n) {
-            for minute in 0..n as i64 {
-                let _ = b.push(hour_ts + minute * 60, if minute == 0 { sum } else { 0.0 });
-            }
-            hour_ts += HOUR_S;
-        }
-        for (&sum, &mask) in self.open_sum.iter().zip(&self.open_mask) {
-            let mut first = true;
-            let mut bits = mask;
-            while bits != 0 {
-                let minute = bits.trailing_zeros() as i64;
-                bits &= bits - 1;
-                let _ = b.push(hour_ts + minute * 60, if first { sum } else { 0.0 });
-                first = false;
-            }
-            hour_ts += HOUR_S;
-        }
-        b.finish(unit)
+        // A closed hour replays its count of readings as minutes 0..n (see above); an open
+        // hour its real minutes. `from_hours` is the per-minute push of the sum then zeros.
+        let closed = self
+            .closed_sum
+            .iter()
+            .zip(&self.closed_n)
+            .map(|(&sum, &n)| {
+                let minutes = if n >= 64 { u64::MAX } else { (1u64 << n) - 1 };
+                (sum, minutes)
+            });
+        let open = self
+            .open_sum
+            .iter()
+            .copied()
+            .zip(self.open_mask.iter().copied());
+        SeriesBuilder::from_hours(self.first_hour, closed.chain(open)).finish(unit)
     }
 
     /// Heap bytes held (for the memory figure per meter).
