@@ -43,11 +43,12 @@ use std::time::{Duration, Instant};
 use rumqttc::QoS;
 use tokio::sync::{mpsc, watch};
 
+use crate::core::balance::Balance;
 use crate::core::registry::Topology;
 use crate::core::series::HourlySeries;
 use crate::core::verdict::Assessment;
 use crate::core::MeterId;
-use crate::report::{safe_file_name, write_meter_png, ReportInput};
+use crate::report::{safe_file_name, write_meter_png, write_node_png, ReportInput};
 
 use super::alerts::{Alert, AlertBook};
 use super::config::Settings;
@@ -640,13 +641,14 @@ async fn alert_sink(
             mut alert,
             series,
             assessment,
+            node,
         } = job;
         let path = alerts_path.clone();
         let s2 = s.clone();
         // Drawing and fsync block: run them off the async workers.
         let written = tokio::task::spawn_blocking(move || {
             if let Some(dir) = &s2.report_dir {
-                match draw_report(dir, &s2, &alert, &series, &assessment) {
+                match draw_report(dir, &s2, &alert, &series, &assessment, node.as_deref()) {
                     Ok(file) => alert.report_path = Some(file.display().to_string()),
                     Err(e) => {
                         tracing::warn!(meter = %alert.meter_id, error = %e, "report not drawn")
@@ -675,15 +677,17 @@ async fn alert_sink(
 }
 
 /// Draws the evidence page of one alert with the same report code `scan --report-dir` uses,
-/// into `<dir>/<meter>-episode<N>-<kind>.png`. The daemon has no fleet at hand, so the
-/// page has no peer band and no population panel; the registry's class and feeder are
-/// shown when the meter is in it.
+/// into `<dir>/<meter>-episode<N>-<kind>.png`: the node page for a transformer or feeder,
+/// else the meter page. The daemon has no fleet at hand, so a meter page has no peer band
+/// and no population panel; the registry's class and feeder are shown when the meter is
+/// in it.
 fn draw_report(
     dir: &std::path::Path,
     s: &Settings,
     alert: &Alert,
     series: &HourlySeries,
     assessment: &Assessment,
+    node: Option<&Balance>,
 ) -> Result<PathBuf, crate::report::ReportError> {
     let entry = s.registry.as_ref().and_then(|r| r.get(&alert.meter_id));
     let input = ReportInput::new(series, assessment, entry, s.tz_offset_s);
@@ -697,7 +701,10 @@ fn draw_report(
         path: dir.to_path_buf(),
         source,
     })?;
-    write_meter_png(&input, &file)?;
+    match node {
+        Some(balance) => write_node_png(balance, assessment, s.tz_offset_s, &file)?,
+        None => write_meter_png(&input, &file)?,
+    }
     Ok(file)
 }
 

@@ -27,7 +27,7 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 
 use tokio::sync::mpsc;
 
-use crate::core::balance;
+use crate::core::balance::{self, Balance};
 use crate::core::registry::{Role, Topology};
 use crate::core::series::HourlySeries;
 use crate::core::verdict::Assessment;
@@ -47,6 +47,9 @@ pub struct AlertJob {
     pub series: HourlySeries,
     /// The assessment behind it.
     pub assessment: Assessment,
+    /// For a transformer or feeder, its balance: the page drawn is the node page (node,
+    /// customers, losses, unexplained), as `scan --report-dir` draws it.
+    pub node: Option<Box<Balance>>,
 }
 
 /// Locks a mutex, taking the data even if a thread panicked while holding it (the data is
@@ -219,11 +222,11 @@ impl Scorer {
         };
         let a = assess(id, &series, as_of, &self.s.model, &ctx);
         self.metrics.assessments.fetch_add(1, Relaxed);
-        self.alert_if_due(a, series);
+        self.alert_if_due(a, series, None);
     }
 
     /// Records and sends an alert when the book says the verdict is worth one.
-    fn alert_if_due(&self, assessment: Assessment, series: HourlySeries) {
+    fn alert_if_due(&self, assessment: Assessment, series: HourlySeries, node: Option<Balance>) {
         let alert = {
             let mut book = lock(&self.book);
             let alert = book.decide(&assessment);
@@ -239,6 +242,7 @@ impl Scorer {
                 alert,
                 series,
                 assessment,
+                node: node.map(Box::new),
             });
         }
     }
@@ -294,8 +298,9 @@ impl Scorer {
             &balance::NodeRule::default(),
         );
         self.metrics.assessments.fetch_add(1, Relaxed);
-        // The evidence page shows the unexplained load as the "meter" it judged.
-        self.alert_if_due(n.assessment, b.unexplained_kw);
+        // The alert judges the unexplained load as the "meter"; its page is the node's.
+        let unexplained = b.unexplained_kw.clone();
+        self.alert_if_due(n.assessment, unexplained, Some(b));
     }
 }
 
