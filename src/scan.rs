@@ -95,30 +95,38 @@ fn rfc3339(hour: i64) -> String {
         .to_string()
 }
 
+/// The verdict's columns that the meter and node CSVs share, in their order: score,
+/// flagged, status, level, excess kW, rigs, kWh/day, since, onset found, as of.
+fn verdict_fields(a: &Assessment) -> [String; 10] {
+    [
+        format!("{:.4}", a.score),
+        a.flagged.to_string(),
+        a.status.as_str().to_string(),
+        format!("{:.3}", a.level_kw),
+        format!("{:.3}", a.excess_kw),
+        format!("{:.1}", a.est_rigs),
+        format!("{:.1}", a.excess_kwh_per_day),
+        rfc3339(a.since_hour),
+        a.onset_found.to_string(),
+        rfc3339(a.window_end_hour),
+    ]
+}
+
 /// Writes ranked results as CSV (all of them, or only flagged ones).
 pub fn write_csv(out: impl Write, ranked: &[Assessment], all: bool) -> csv::Result<()> {
     let mut w = csv::Writer::from_writer(out);
     w.write_record(CSV_HEADER)?;
     for (i, a) in ranked.iter().enumerate().filter(|(_, a)| all || a.flagged) {
-        w.write_record([
-            (i + 1).to_string(),
-            a.meter_id.to_string(),
-            format!("{:.4}", a.score),
-            a.flagged.to_string(),
-            a.status.as_str().to_string(),
-            format!("{:.3}", a.level_kw),
-            format!("{:.3}", a.excess_kw),
-            format!("{:.1}", a.est_rigs),
-            format!("{:.1}", a.excess_kwh_per_day),
-            rfc3339(a.since_hour),
-            a.onset_found.to_string(),
-            rfc3339(a.window_end_hour),
+        let mut record = vec![(i + 1).to_string(), a.meter_id.to_string()];
+        record.extend(verdict_fields(a));
+        record.extend([
             format!("{:.0}", a.excess_kwh_total()),
             a.peer_group.clone(),
             format!("{:.3}", a.peer_level_kw),
             a.reasons.join("; "),
             a.notes.join("; "),
-        ])?;
+        ]);
+        w.write_record(&record)?;
     }
     w.flush()?;
     Ok(())
@@ -243,20 +251,13 @@ pub fn write_nodes_csv(out: impl Write, ranked: &[NodeAssessment]) -> csv::Resul
     w.write_record(NODES_CSV_HEADER)?;
     for (i, n) in ranked.iter().enumerate() {
         let a = &n.assessment;
-        w.write_record([
+        let mut record = vec![
             (i + 1).to_string(),
             a.meter_id.to_string(),
             n.role.as_str().to_string(),
-            format!("{:.4}", a.score),
-            a.flagged.to_string(),
-            a.status.as_str().to_string(),
-            format!("{:.3}", a.level_kw),
-            format!("{:.3}", a.excess_kw),
-            format!("{:.1}", a.est_rigs),
-            format!("{:.1}", a.excess_kwh_per_day),
-            rfc3339(a.since_hour),
-            a.onset_found.to_string(),
-            rfc3339(a.window_end_hour),
+        ];
+        record.extend(verdict_fields(a));
+        record.extend([
             format!("{:.3}", n.throughput_kw),
             format!("{:.3}", n.losses_kw),
             n.n_children.to_string(),
@@ -267,7 +268,8 @@ pub fn write_nodes_csv(out: impl Write, ranked: &[NodeAssessment]) -> csv::Resul
                 .collect::<Vec<_>>()
                 .join(" "),
             a.reasons.join("; "),
-        ])?;
+        ]);
+        w.write_record(&record)?;
     }
     w.flush()?;
     Ok(())
