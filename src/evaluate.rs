@@ -138,6 +138,12 @@ pub struct SegmentMetrics {
     pub within_24h: Option<f64>,
     /// Share of mining meters flagged within 48 h of onset.
     pub within_48h: Option<f64>,
+    /// Alerts as a daemon would raise them: share of mining meters flagged at some
+    /// replayed moment after their onset (see [`MeterOutcome::alerted`]).
+    pub alert_recall: Option<f64>,
+    /// Share of clean meters flagged at some replayed moment: the false alarms a daemon
+    /// re-scoring the fleet through the whole piece would have raised.
+    pub alert_false_positive_rate: Option<f64>,
 }
 
 /// One meter's outcome, for the one-by-one review of misses and false alarms.
@@ -155,6 +161,13 @@ pub struct MeterOutcome {
     pub flagged: bool,
     /// Hours from onset to first flag, when it was found.
     pub ttd_h: Option<f64>,
+    /// Flagged at some replayed moment, every `ttd_step_h` through the piece and at its
+    /// end (for a mining meter, only moments after its onset count): what a daemon
+    /// re-scoring the meter as its readings arrive would have alerted on.
+    pub alerted: bool,
+    /// The first replayed moment at which it was flagged (hour index; the end of the
+    /// piece when only the final judgement flagged it), and that verdict's first reason.
+    pub first_alert: Option<(i64, String)>,
     /// Mining kW by label.
     pub mining_kw: Option<f64>,
     /// The verdict's first reason.
@@ -172,6 +185,8 @@ pub struct Evaluation {
     pub ttd_step_h: i64,
     /// Longest delay replayed.
     pub ttd_horizon_h: i64,
+    /// Hours a flag had to hold before it counted (see [`EvalSettings::confirm_h`]).
+    pub confirm_h: i64,
 }
 
 /// How a meter is judged in an evaluation: the trained model, the official rule, or both.
@@ -230,6 +245,9 @@ pub struct EvalSettings {
     pub ttd_step_h: i64,
     /// Longest delay after onset that is replayed.
     pub ttd_horizon_h: i64,
+    /// A flag counts (for time to detection and alerts) only once it has held at every
+    /// replayed moment for this many hours: the daemon's `confirm_hours`. 0: at once.
+    pub confirm_h: i64,
 }
 
 /// Scores a labelled fleet and times detection of each mining meter.
@@ -245,6 +263,7 @@ pub fn evaluate(
         tz_offset_s,
         ttd_step_h,
         ttd_horizon_h,
+        confirm_h,
     } = settings;
     // The rule needs the fleet median level, measured over each meter's mean.
     let mut levels: Vec<f64> = series
@@ -316,19 +335,22 @@ pub fn evaluate(
         .filter_map(|(id, s)| {
             let label = labels.get(id.as_str())?;
             let (score, flagged, reason) = judge(id, s, s.end_hour());
-            let ttd_h = label
-                .onset_hour()
-                .filter(|_| label.mining)
-                .and_then(|onset| {
-                    let mut d = ttd_step_h;
-                    while d <= ttd_horizon_h && onset + d <= s.end_hour() {
-                        if judge(id, s, onset + d).1 {
-                            return Some(d as f64);
-                        }
-                        d += ttd_step_h;
-                    }
-                    None
-                });
+            let onset = label.onset_hour().filter(|_| label.mining);
+            let confirm_steps = (confirm_h + ttd_step_h - 1) / ttd_step_h;
+            let ttd_h = onset.and_then(|onset| {
+                let moments = (1..)
+                    .map(|i| onset + i * ttd_step_h)
+                    .take_while(|&h| h - onset <= ttd_horizon_h && h <= s.end_hour());
+                first_held(moments, confirm_steps, |h| judge(id, s, h))
+                    .map(|(h, _)| (h - onset) as f64)
+            });
+            let first_alert = first_held(
+                replay_moments(s.start_hour, s.end_hour(), onset, ttd_step_h)
+                    .chain(std::iter::once(s.end_hour())),
+                confirm_steps,
+                |h| judge(id, s, h),
+            );
+            let alerted = first_alert.is_some();
             Some(MeterOutcome {
                 meter_id: id.to_string(),
                 kind: label.kind.clone(),
@@ -336,6 +358,8 @@ pub fn evaluate(
                 score,
                 flagged,
                 ttd_h,
+                alerted,
+                first_alert,
                 mining_kw: label.mining_kw,
                 reason,
             })
@@ -364,6 +388,7 @@ pub fn evaluate(
         meters,
         ttd_step_h,
         ttd_horizon_h,
+        confirm_h,
     }
 }
 
@@ -415,7 +440,48 @@ fn segment_metrics(
         ttd_p90_h: quantile_hours(&ttd, 0.9).filter(|v| v.is_finite()),
         within_24h: share(ttd.iter().filter(|&&h| h <= 24.0).count(), ttd.len()),
         within_48h: share(ttd.iter().filter(|&&h| h <= 48.0).count(), ttd.len()),
+        alert_recall: share(mining.iter().filter(|m| m.alerted).count(), mining.len()),
+        alert_false_positive_rate: share(clean.iter().filter(|m| m.alerted).count(), clean.len()),
     }
+}
+
+/// The first of `moments` at which the meter has been flagged at that moment and at the
+/// `held` moments before it (0: at its first flag), with the verdict's first reason.
+fn first_held(
+    moments: impl Iterator<Item = i64>,
+    held: i64,
+    mut judge: impl FnMut(i64) -> (f64, bool, String),
+) -> Option<(i64, String)> {
+    let mut run = 0;
+    for h in moments {
+        let (_, flagged, why) = judge(h);
+        if !flagged {
+            run = 0;
+            continue;
+        }
+        if run >= held {
+            return Some((h, why));
+        }
+        run += 1;
+    }
+    None
+}
+
+/// The "as of" hours replayed for [`MeterOutcome::alerted`]: every `step` hours on the
+/// absolute grid, from the series' first hour (or, for a mining meter, its onset) to its
+/// end, exclusive of the end, which is judged anyway.
+fn replay_moments(
+    start_hour: i64,
+    end_hour: i64,
+    onset: Option<i64>,
+    step: i64,
+) -> impl Iterator<Item = i64> {
+    let step = step.max(1);
+    let from = onset.unwrap_or(start_hour);
+    let first = (from.div_euclid(step) + 1) * step;
+    (0..)
+        .map(move |i| first + i * step)
+        .take_while(move |&h| h < end_hour)
 }
 
 /// A readable table of an evaluation.
@@ -455,6 +521,29 @@ pub fn render(e: &Evaluation) -> String {
             h(m.ttd_p90_h),
             f(m.within_24h),
             f(m.within_48h)
+        ));
+    }
+    s.push_str(&format!(
+        "\nalerts while replaying every {} h, as a daemon re-scoring each meter would raise them{}:\n",
+        e.ttd_step_h,
+        if e.confirm_h > 0 {
+            format!(" (a flag counts once it has held {} h)", e.confirm_h)
+        } else {
+            String::new()
+        }
+    ));
+    s.push_str(&format!(
+        "{:<11} {:>6} {:>6} {:>13} {:>13}\n",
+        "segment", "meters", "mining", "alert recall", "alert FP rate"
+    ));
+    for m in &e.segments {
+        s.push_str(&format!(
+            "{:<11} {:>6} {:>6} {:>13} {:>13}\n",
+            m.segment,
+            m.n_meters,
+            m.n_mining,
+            f(m.alert_recall),
+            f(m.alert_false_positive_rate)
         ));
     }
     for m in e.segments.iter().filter(|m| m.segment != "all") {
@@ -534,6 +623,117 @@ mod tests {
         assert_eq!(quantile_hours(&[6.0, 12.0, 18.0, 24.0], 0.5), Some(12.0));
         assert_eq!(quantile_hours(&[6.0, 12.0, 18.0, 24.0], 0.9), Some(24.0));
         assert_eq!(quantile_hours(&[], 0.5), None);
+    }
+
+    #[test]
+    fn replay_moments_step_on_the_absolute_grid_after_the_start_or_onset() {
+        let v: Vec<i64> = replay_moments(5, 30, None, 6).collect();
+        assert_eq!(v, [6, 12, 18, 24]);
+        let v: Vec<i64> = replay_moments(5, 30, Some(13), 6).collect();
+        assert_eq!(v, [18, 24]);
+        // The end itself is judged by the caller, never replayed twice.
+        let v: Vec<i64> = replay_moments(0, 24, None, 6).collect();
+        assert_eq!(v, [6, 12, 18]);
+    }
+
+    #[test]
+    fn a_flag_counts_once_it_has_held_for_the_confirmation() {
+        // Flags at moments 6, 12, …, 36: no, yes, no, yes, yes, yes.
+        let flags = [
+            (6, false),
+            (12, true),
+            (18, false),
+            (24, true),
+            (30, true),
+            (36, true),
+        ];
+        let judge = |h: i64| {
+            let f = flags.iter().find(|(m, _)| *m == h).unwrap().1;
+            (0.0, f, format!("at {h}"))
+        };
+        let run = |held| first_held(flags.iter().map(|(m, _)| *m), held, judge);
+        assert_eq!(run(0), Some((12, "at 12".into())));
+        assert_eq!(run(1), Some((30, "at 30".into())));
+        assert_eq!(run(2), Some((36, "at 36".into())));
+        assert_eq!(run(3), None);
+    }
+
+    /// Three weeks flat at 5 kW, then fourteen weeks of a household: by the end the flat
+    /// stretch has left the 13-week window, so the meter is clear at the end, but a daemon
+    /// re-scoring it along the way would have alerted.
+    #[test]
+    fn a_meter_flagged_on_the_way_and_clear_at_the_end_counts_as_an_alert() {
+        let home = |h: i64| {
+            if (17..=21).contains(&(h % 24)) {
+                3.0
+            } else {
+                0.3
+            }
+        };
+        let n = 17 * 7 * 24;
+        let once_flat = HourlySeries {
+            start_hour: 0,
+            kw: (0..n)
+                .map(|h| if h < 21 * 24 { 5.0 } else { home(h) })
+                .collect(),
+            resolution_min: 60,
+        };
+        let always_home = HourlySeries {
+            start_hour: 0,
+            kw: (0..n).map(home).collect(),
+            resolution_min: 60,
+        };
+        let series = vec![
+            (MeterId::from("once-flat"), once_flat),
+            (MeterId::from("home-1"), always_home.clone()),
+            (MeterId::from("home-2"), always_home),
+        ];
+        let label = |id: &str| Label {
+            meter_id: id.into(),
+            kind: "household".into(),
+            class: "residential".into(),
+            mining: false,
+            onset: None,
+            rigs: None,
+            mining_kw: None,
+            variant: String::new(),
+        };
+        let labels: HashMap<String, Label> = ["once-flat", "home-1", "home-2"]
+            .iter()
+            .map(|id| (id.to_string(), label(id)))
+            .collect();
+        let settings = |confirm_h| EvalSettings {
+            method: Method::Rule,
+            tz_offset_s: 0,
+            ttd_step_h: 24,
+            ttd_horizon_h: 14 * 24,
+            confirm_h,
+        };
+        let e = evaluate(&series, &labels, Model::embedded(), None, settings(0));
+        let m =
+            |e: &Evaluation, id: &str| e.meters.iter().find(|m| m.meter_id == id).cloned().unwrap();
+        let flat = m(&e, "once-flat");
+        assert!(!flat.flagged);
+        assert!(flat.alerted);
+        // The rule needs 48 flat hours: first flagged at the second day's replay.
+        assert_eq!(flat.first_alert.as_ref().map(|a| a.0), Some(48));
+        assert!(!m(&e, "home-1").alerted);
+        let homes = e.segments.iter().find(|s| s.segment == "homes").unwrap();
+        assert_eq!(homes.false_positive_rate, Some(0.0));
+        assert_eq!(homes.alert_false_positive_rate, Some(1.0 / 3.0));
+        // The rule keeps flagging while a flat 48 h stays in its 13-week window, from
+        // day 2 to day 21 + 13 weeks − 2: a flag held for 5 days counts at day 7; one that
+        // must hold for 16 weeks never does.
+        let e5 = evaluate(&series, &labels, Model::embedded(), None, settings(5 * 24));
+        assert_eq!(m(&e5, "once-flat").first_alert.map(|a| a.0), Some(7 * 24));
+        let e16w = evaluate(
+            &series,
+            &labels,
+            Model::embedded(),
+            None,
+            settings(16 * 7 * 24),
+        );
+        assert!(!m(&e16w, "once-flat").alerted);
     }
 
     #[test]

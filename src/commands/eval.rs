@@ -30,6 +30,10 @@ pub struct EvalArgs {
     /// Longest delay after onset that is replayed.
     #[arg(long, default_value_t = 14 * 24)]
     pub ttd_horizon_hours: i64,
+    /// Count a flag (for time to detection and alerts) only once it has held at every
+    /// replayed moment for this many hours, as `watch` does with `confirm_hours`.
+    #[arg(long, default_value_t = 0)]
+    pub confirm_hours: i64,
     #[command(flatten)]
     pub judge: JudgeArgs,
     #[command(flatten)]
@@ -54,6 +58,7 @@ pub fn run(args: EvalArgs) -> anyhow::Result<Outcome> {
         tz_offset_s: read_opts.tz_offset_s,
         ttd_step_h: args.ttd_step_hours.max(1),
         ttd_horizon_h: args.ttd_horizon_hours,
+        confirm_h: args.confirm_hours.max(0),
     };
     let e = evaluate::evaluate(&series, &labels, &model, registry.as_ref(), settings);
     print!("{}", evaluate::render(&e));

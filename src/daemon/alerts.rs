@@ -9,6 +9,12 @@
 //! survives restarts by folding over `alerts.jsonl` ([`AlertBook::replay`]), which is
 //! written before an alert is published: an alert in the file is never sent again.
 //!
+//! With a confirmation span (`detector.confirm_hours`), a meter becomes suspect only once
+//! its verdicts have said "flagged" without a break for that many hours of event time: a
+//! step that the next day's readings explain away (a cold snap, a return from holiday) is
+//! never alerted. The wait is kept in memory only: after a restart it starts again at the
+//! next flagged verdict.
+//!
 //! This module is pure apart from [`AlertBook::replay`] reading the file.
 
 use std::collections::HashMap;
@@ -103,12 +109,28 @@ pub fn score_band(score: f64) -> u8 {
 #[derive(Debug, Clone, Default)]
 pub struct AlertBook {
     last: HashMap<String, Last>,
+    /// Hours a flag must hold before a new episode is alerted (0: at once).
+    confirm_h: i64,
+    /// Meters flagged but not yet confirmed: the hour (window end) of their first flag in
+    /// the current unbroken run.
+    pending: HashMap<String, i64>,
 }
 
 impl AlertBook {
     /// An empty book.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// The same book, alerting a new episode only once its flag has held `hours` hours.
+    pub fn with_confirmation(mut self, hours: i64) -> Self {
+        self.confirm_h = hours.max(0);
+        self
+    }
+
+    /// Meters flagged and waiting out the confirmation span.
+    pub fn n_pending(&self) -> usize {
+        self.pending.len()
     }
 
     /// Rebuilds the book from an `alerts.jsonl` file (missing file: empty book). A torn
@@ -141,6 +163,7 @@ impl AlertBook {
 
     /// Remembers an alert that was sent (or found in the file).
     pub fn record(&mut self, alert: &Alert) {
+        self.pending.remove(&alert.meter_id);
         self.last.insert(
             alert.meter_id.clone(),
             Last {
@@ -153,15 +176,30 @@ impl AlertBook {
     }
 
     /// The alert a new assessment calls for, if any. Does not record it: the caller records
-    /// once the alert is on its way, so the decision and the memory cannot diverge.
-    pub fn decide(&self, a: &Assessment) -> Option<Alert> {
+    /// once the alert is on its way, so the decision and the memory cannot diverge. (It
+    /// does note the start of an unconfirmed flag, see [`AlertBook::with_confirmation`].)
+    pub fn decide(&mut self, a: &Assessment) -> Option<Alert> {
         let last = self.last.get(a.meter_id.as_str());
         let open = last.filter(|l| l.kind != AlertKind::Cleared);
         let (kind, episode) = match (open, a.flagged, a.status) {
             // Too little data says nothing either way.
             (_, _, Status::InsufficientData) => return None,
-            (None, true, _) => (AlertKind::Suspect, last.map_or(1, |l| l.episode + 1)),
-            (None, false, _) => return None,
+            (None, true, _) => {
+                if self.confirm_h > 0 {
+                    let first = *self
+                        .pending
+                        .entry(a.meter_id.to_string())
+                        .or_insert(a.window_end_hour);
+                    if a.window_end_hour - first < self.confirm_h {
+                        return None;
+                    }
+                }
+                (AlertKind::Suspect, last.map_or(1, |l| l.episode + 1))
+            }
+            (None, false, _) => {
+                self.pending.remove(a.meter_id.as_str());
+                return None;
+            }
             (Some(l), false, _) => (AlertKind::Cleared, l.episode),
             (Some(l), true, _) => {
                 let floor = l.est_rigs.abs().max(1.0);
@@ -220,6 +258,56 @@ mod tests {
             notes: vec![],
             features: vec![],
         }
+    }
+
+    #[test]
+    fn with_confirmation_a_flag_is_alerted_only_once_it_has_held() {
+        let at = |flagged: bool, hour: i64| {
+            let mut a = assessment(
+                flagged,
+                if flagged {
+                    Status::Suspect
+                } else {
+                    Status::Clear
+                },
+                0.8,
+                5.0,
+            );
+            a.window_end_hour = hour;
+            a
+        };
+        let mut book = AlertBook::new().with_confirmation(12);
+        let run = |book: &mut AlertBook, flagged, hour| {
+            let alert = book.decide(&at(flagged, hour));
+            if let Some(a) = &alert {
+                book.record(a);
+            }
+            alert.map(|a| a.kind)
+        };
+        // Flagged at 10 and 16, then cleared by the data at 22: never alerted.
+        assert_eq!(run(&mut book, true, 10), None);
+        assert_eq!(book.n_pending(), 1);
+        assert_eq!(run(&mut book, true, 16), None);
+        assert_eq!(run(&mut book, false, 22), None);
+        assert_eq!(book.n_pending(), 0);
+        // A new run from 28: a gap in the data neither confirms nor breaks it; it is
+        // alerted at 40, twelve hours after its first flag, and not again.
+        assert_eq!(run(&mut book, true, 28), None);
+        let gap = {
+            let mut a = at(false, 34);
+            a.status = Status::InsufficientData;
+            a
+        };
+        assert_eq!(book.decide(&gap).map(|a| a.kind), None);
+        assert_eq!(run(&mut book, true, 39), None);
+        assert_eq!(run(&mut book, true, 40), Some(AlertKind::Suspect));
+        assert_eq!(book.n_pending(), 0);
+        assert_eq!(run(&mut book, true, 46), None);
+        // Clearing is not delayed.
+        assert_eq!(run(&mut book, false, 52), Some(AlertKind::Cleared));
+        // Without confirmation the first flag is alerted at once (the default).
+        let mut now = AlertBook::new();
+        assert_eq!(run(&mut now, true, 10), Some(AlertKind::Suspect));
     }
 
     /// Feeds a sequence of (flagged, score, rigs) verdicts and returns the alert kinds sent.
@@ -327,7 +415,7 @@ mod tests {
             format!("{}\n{{\"kind\":\"sus", serde_json::to_string(&a).unwrap()),
         )
         .unwrap();
-        let (book, n_bad) = AlertBook::replay(&path).unwrap();
+        let (mut book, n_bad) = AlertBook::replay(&path).unwrap();
         assert_eq!((book.n_open(), n_bad), (1, 1));
         assert_eq!(
             book.decide(&assessment(true, Status::Suspect, 0.8, 5.0)),

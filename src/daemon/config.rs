@@ -59,6 +59,9 @@ pub struct RawDetector {
     pub model: PathBuf,
     /// Registry CSV of known legitimate loads; empty means none.
     pub registry: PathBuf,
+    /// Hours (event time) a meter must stay flagged before it is alerted as suspect; 0
+    /// alerts at the first flagged verdict.
+    pub confirm_hours: i64,
 }
 
 /// The `[mqtt]` table.
@@ -367,6 +370,8 @@ pub struct Settings {
     pub model: Arc<Model>,
     /// Known legitimate loads, if `detector.registry` names a file.
     pub registry: Option<Arc<Registry>>,
+    /// Hours a meter must stay flagged before it is alerted (`detector.confirm_hours`).
+    pub confirm_hours: i64,
     /// Queue capacity between source and ingest.
     pub queue_capacity: usize,
     /// State directory.
@@ -500,6 +505,12 @@ impl RawConfig {
             "json" => LogFormat::Json,
             f => return invalid(format!("log.format must be text or json, not {f:?}")),
         };
+        if !(0..=14 * 24).contains(&self.detector.confirm_hours) {
+            return invalid(format!(
+                "detector.confirm_hours must be between 0 and 336, not {}",
+                self.detector.confirm_hours
+            ));
+        }
         // The detector's files are read here, once, so a bad path stops start-up instead of
         // the first scoring.
         let model = if self.detector.model.as_os_str().is_empty() {
@@ -553,6 +564,7 @@ impl RawConfig {
             tz_offset_s: i.tz_offset_s,
             model: Arc::new(model),
             registry,
+            confirm_hours: self.detector.confirm_hours,
             queue_capacity: i.queue_capacity,
             state_dir: s.dir,
             report_dir: (!self.report.dir.as_os_str().is_empty()).then_some(self.report.dir),
@@ -644,6 +656,26 @@ mod tests {
         let err =
             RawConfig::parse("[mqtt]\nbrokr = \"mqtt://x\"\n", Path::new("t.toml")).unwrap_err();
         assert!(err.to_string().contains("brokr"), "{err}");
+    }
+
+    #[test]
+    fn confirm_hours_is_read_and_bounded() {
+        let parse = |v: &str| {
+            RawConfig::parse(
+                &format!("[detector]\nconfirm_hours = {v}\n"),
+                Path::new("t.toml"),
+            )
+            .unwrap()
+            .check()
+        };
+        assert_eq!(parse("12").unwrap().confirm_hours, 12);
+        assert!(matches!(parse("-1"), Err(ConfigError::Invalid(_))));
+        assert!(matches!(parse("1000"), Err(ConfigError::Invalid(_))));
+        let default = RawConfig::parse("", Path::new("t.toml"))
+            .unwrap()
+            .check()
+            .unwrap();
+        assert_eq!(default.confirm_hours, 0);
     }
 
     #[test]

@@ -150,7 +150,7 @@ pub async fn run(
         tracing::warn!(%filter, "shared subscription: only safe if the broker keeps each topic on one member (see docs/operations.md, Sharding)");
     }
     let table = Arc::new(Mutex::new(table));
-    let book = Arc::new(Mutex::new(book));
+    let book = Arc::new(Mutex::new(book.with_confirmation(s.confirm_hours)));
     let due = Arc::new(DueQueue::new());
 
     let metrics_task = match s.metrics_listen {
