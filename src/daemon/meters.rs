@@ -8,20 +8,72 @@
 //! can encode and decode itself for the snapshot.
 //!
 //! The window holds exactly what [`SeriesBuilder`] would hold for the same readings in
-//! the last [`WINDOW_SPAN_HOURS`], and [`HourWindow::series`] rebuilds the series through a
-//! real `SeriesBuilder`, so the daemon's `HourlySeries` equals the offline scanner's for
-//! every hour of the analysed window.
+//! the last [`WindowDays::span_hours`] (13 weeks and the current hour by default,
+//! [`WINDOW_SPAN_HOURS`]; `ingest.window_days` shortens it), and [`HourWindow::series`]
+//! rebuilds the series through a real `SeriesBuilder`, so the daemon's `HourlySeries`
+//! equals the offline scanner's for every hour of the analysed window.
 
 use std::collections::{HashMap, VecDeque};
 
+use crate::core::features::MIN_ONSET_WINDOW_HOURS;
 use crate::core::series::{HourlySeries, SeriesBuilder, Unit, HOUR_S};
 use crate::core::MeterId;
 
 use super::payload::{RejectReason, Value};
 use super::scoring::WINDOW_HOURS;
 
-/// Hours a window keeps: the analysed window plus the current, still-filling hour.
+/// Hours a window of the default length keeps: the detector's whole analysed window (13
+/// weeks) plus the current, still-filling hour.
 pub const WINDOW_SPAN_HOURS: usize = WINDOW_HOURS as usize + 1;
+
+/// How many days of analysed hours a meter's window keeps (`ingest.window_days`).
+///
+/// The detector reads at most its 13 weeks ([`WindowDays::MAX`], the default); a shorter
+/// window costs proportionally less memory per meter (5 bytes per closed hour). The daemon
+/// scores every hour, so a switch-on still alerts within hours whatever the length; what a
+/// short window loses is history: a switch-on older than the window cannot be dated, and a
+/// load that has been flat for the whole window is judged by its shape alone. The shortest
+/// window, [`WindowDays::MIN`], still holds a week of baseline and 18 hours of episode, the
+/// least in which the detector can date a step at all.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WindowDays(u16);
+
+impl WindowDays {
+    /// The shortest window: [`MIN_ONSET_WINDOW_HOURS`] rounded up to whole days (8).
+    pub const MIN: u16 = ((MIN_ONSET_WINDOW_HOURS + 23) / 24) as u16;
+    /// The longest window: the detector's whole analysed window, 13 weeks (91 days).
+    pub const MAX: u16 = (WINDOW_HOURS / 24) as u16;
+    /// The default: the longest.
+    pub const DEFAULT: WindowDays = WindowDays(Self::MAX);
+
+    /// A window of `days` days, if within [`WindowDays::MIN`]..=[`WindowDays::MAX`].
+    pub fn new(days: i64) -> Option<WindowDays> {
+        (i64::from(Self::MIN)..=i64::from(Self::MAX))
+            .contains(&days)
+            .then_some(WindowDays(days as u16))
+    }
+
+    /// The length in days.
+    pub fn days(self) -> u16 {
+        self.0
+    }
+
+    /// Hours a window of this length keeps: the analysed days plus the current hour.
+    pub fn span_hours(self) -> usize {
+        self.0 as usize * 24 + 1
+    }
+
+    /// Closed hours in a full window of this length.
+    fn closed_hours(self) -> usize {
+        self.span_hours() - OPEN_HOURS
+    }
+}
+
+impl Default for WindowDays {
+    fn default() -> Self {
+        Self::DEFAULT
+    }
+}
 
 /// How many of a meter's newest hours stay *open*: a reading may arrive up to this many
 /// hours behind the meter's newest reading (out of order, or redelivered after a
@@ -31,13 +83,13 @@ pub const WINDOW_SPAN_HOURS: usize = WINDOW_HOURS as usize + 1;
 /// extra 42 open hours cost about 0.3 KB per meter.
 pub const OPEN_HOURS: usize = 48;
 
-/// Closed hours held in a full window.
-const CLOSED_HOURS: usize = WINDOW_SPAN_HOURS - OPEN_HOURS;
-
 /// Most runs of equal minute masks kept for the closed hours (see [`HourWindow`]).
 const MAX_MASK_RUNS: usize = 16;
 
-/// A meter's rolling window of the last [`WINDOW_SPAN_HOURS`] hours of event time.
+/// A meter's rolling window of the last [`WindowDays::span_hours`] hours of event time.
+///
+/// The window does not store its length: the table passes it to [`HourWindow::push_in`]
+/// (every meter of a table has the same), and [`HourWindow::push`] is the default length.
 ///
 /// Open hours hold what [`SeriesBuilder`] holds: an f32 sum and a 60-bit mask of the
 /// minutes seen (12 bytes), so duplicates are caught minute by minute. Closed hours keep
@@ -84,9 +136,17 @@ impl HourWindow {
         self.closed_sum.len() + self.open_sum.len()
     }
 
-    /// Adds `value` for the interval starting at `ts` (unix seconds). A reading newer than
-    /// the window slides it forward, closing hours and dropping the oldest.
+    /// Adds `value` for the interval starting at `ts` (unix seconds) to a window of the
+    /// default length ([`WINDOW_SPAN_HOURS`]); see [`HourWindow::push_in`].
     pub fn push(&mut self, ts: i64, value: f32) -> Result<(), WindowPush> {
+        self.push_in(WindowDays::DEFAULT, ts, value)
+    }
+
+    /// Adds `value` for the interval starting at `ts` (unix seconds) to a window of length
+    /// `days`. A reading newer than the window slides it forward, closing hours and dropping
+    /// the oldest.
+    pub fn push_in(&mut self, days: WindowDays, ts: i64, value: f32) -> Result<(), WindowPush> {
+        let span = days.span_hours();
         let hour = ts.div_euclid(HOUR_S);
         let bit = 1u64 << (ts.rem_euclid(HOUR_S) / 60);
         let open_first = self.first_hour + self.closed_sum.len() as i64;
@@ -98,16 +158,16 @@ impl HourWindow {
                 0
             }
             Some(last) if hour > last => {
-                if hour - last >= WINDOW_SPAN_HOURS as i64 {
+                if hour - last >= span as i64 {
                     // A jump longer than the window simply empties it.
                     *self = HourWindow::default();
-                    return self.push(ts, value);
+                    return self.push_in(days, ts, value);
                 }
                 for _ in last..hour {
                     self.open_sum.push_back(0.0);
                     self.open_mask.push_back(0);
                 }
-                self.close_and_trim();
+                self.close_and_trim(days);
                 self.open_sum.len() - 1
             }
             Some(last) if last - hour >= OPEN_HOURS as i64 => {
@@ -168,7 +228,8 @@ impl HourWindow {
     }
 
     /// Closes open hours beyond [`OPEN_HOURS`] and drops hours beyond the span.
-    fn close_and_trim(&mut self) {
+    fn close_and_trim(&mut self, days: WindowDays) {
+        let span = days.span_hours();
         while self.open_sum.len() > OPEN_HOURS {
             let (Some(sum), Some(mask)) = (self.open_sum.pop_front(), self.open_mask.pop_front())
             else {
@@ -176,7 +237,7 @@ impl HourWindow {
             };
             // Drop the oldest hour before adding one when the span is full, so the closed
             // hours never exceed their final size, not even for a moment.
-            if self.len() + 1 > WINDOW_SPAN_HOURS && !self.closed_sum.is_empty() {
+            if self.len() + 1 > span && !self.closed_sum.is_empty() {
                 self.closed_sum.pop_front();
                 self.closed_n.pop_front();
                 self.first_hour += 1;
@@ -185,8 +246,8 @@ impl HourWindow {
                 // The closed hours only ever grow to their final size: allocate it once,
                 // instead of growing by doubling (which left up to twice the memory held,
                 // and freed blocks the allocator could not give back).
-                self.closed_sum.reserve_exact(CLOSED_HOURS);
-                self.closed_n.reserve_exact(CLOSED_HOURS);
+                self.closed_sum.reserve_exact(days.closed_hours());
+                self.closed_n.reserve_exact(days.closed_hours());
             }
             self.closed_sum.push_back(sum);
             // At most 60 minutes in an hour: always fits.
@@ -201,12 +262,17 @@ impl HourWindow {
                 }
             }
         }
-        while self.len() > WINDOW_SPAN_HOURS && !self.closed_sum.is_empty() {
+        while self.len() > span && !self.closed_sum.is_empty() {
             self.closed_sum.pop_front();
             self.closed_n.pop_front();
             self.first_hour += 1;
         }
-        // Runs never cover more hours than are closed.
+        self.trim_masks();
+    }
+
+    /// Cuts the oldest runs of closed minute masks so they never cover more hours than are
+    /// closed.
+    fn trim_masks(&mut self) {
         let mut excess = self
             .closed_masks
             .iter()
@@ -281,26 +347,25 @@ impl HourWindow {
         }
     }
 
-    /// Reads a window written by [`HourWindow::encode`]; `None` when it is malformed.
-    /// Without `closed_masks` (the previous layout) the closed hours' masks are unknown.
-    fn decode(bytes: &mut &[u8], closed_masks: bool) -> Option<HourWindow> {
+    /// Reads a window written by [`HourWindow::encode`] into a window of length `days`;
+    /// `None` when it is malformed. Without `closed_masks` (the previous layout) the closed
+    /// hours' masks are unknown.
+    ///
+    /// A window written with a longer length keeps only its newest `days` span, exactly as
+    /// sliding would have left it: the oldest closed hours and their runs are dropped. One
+    /// written with a shorter length is read as it is and grows as hours arrive.
+    fn decode(bytes: &mut &[u8], days: WindowDays, closed_masks: bool) -> Option<HourWindow> {
         let first_hour = get_u64(bytes)? as i64;
         let n_closed = get_u64(bytes)? as usize;
+        // No setting writes more than the longest window.
         if n_closed > WINDOW_SPAN_HOURS {
             return None;
         }
+        let closed = take(bytes, n_closed * 5)?;
         let mut w = HourWindow {
             first_hour,
             ..HourWindow::default()
         };
-        if n_closed > 0 {
-            w.closed_sum.reserve_exact(CLOSED_HOURS);
-            w.closed_n.reserve_exact(CLOSED_HOURS);
-        }
-        for _ in 0..n_closed {
-            w.closed_sum.push_back(get_f32(bytes)?);
-            w.closed_n.push_back(take(bytes, 1)?[0]);
-        }
         if closed_masks {
             let n_runs = get_u64(bytes)? as usize;
             if n_runs > MAX_MASK_RUNS {
@@ -325,6 +390,20 @@ impl HourWindow {
             w.open_sum.push_back(get_f32(bytes)?);
             w.open_mask.push_back(get_u64(bytes)?);
         }
+        // Hours beyond this window's span, oldest first: all closed (the open hours are
+        // fewer than any span).
+        let n_drop = (n_closed + n_open).saturating_sub(days.span_hours());
+        w.first_hour += n_drop as i64;
+        if n_closed > n_drop {
+            w.closed_sum.reserve_exact(days.closed_hours());
+            w.closed_n.reserve_exact(days.closed_hours());
+        }
+        for hour in closed.chunks_exact(5).skip(n_drop) {
+            w.closed_sum
+                .push_back(f32::from_le_bytes(hour[..4].try_into().ok()?));
+            w.closed_n.push_back(hour[4]);
+        }
+        w.trim_masks();
         Some(w)
     }
 }
@@ -461,6 +540,7 @@ impl Applied {
 #[derive(Debug, Clone)]
 pub struct MeterTable {
     meters: HashMap<Box<str>, MeterState>,
+    window: WindowDays,
     max_meters: usize,
     rescore_every_hours: i64,
     max_kw: f64,
@@ -472,10 +552,11 @@ pub struct MeterTable {
 }
 
 impl MeterTable {
-    /// An empty table.
+    /// An empty table with windows of the default length ([`WindowDays::DEFAULT`]).
     pub fn new(max_meters: usize, rescore_every_hours: i64, max_kw: f64) -> Self {
         MeterTable {
             meters: HashMap::new(),
+            window: WindowDays::DEFAULT,
             max_meters: max_meters.max(1),
             rescore_every_hours: rescore_every_hours.max(1),
             max_kw,
@@ -483,6 +564,23 @@ impl MeterTable {
             n_evicted: 0,
             n_accepted: 0,
         }
+    }
+
+    /// The same empty table with windows of `days` days.
+    pub fn with_window(self, days: WindowDays) -> Self {
+        debug_assert!(
+            self.meters.is_empty(),
+            "the window length is set before any meter"
+        );
+        MeterTable {
+            window: days,
+            ..self
+        }
+    }
+
+    /// The length of every meter's window.
+    pub fn window(&self) -> WindowDays {
+        self.window
     }
 
     /// Number of tracked meters.
@@ -557,8 +655,9 @@ impl MeterTable {
             }
         }
         let rescore_every = self.rescore_every_hours;
+        let days = self.window;
         let state = self.entry(meter, unit, ts);
-        match state.window.push(ts, x as f32) {
+        match state.window.push_in(days, ts, x as f32) {
             Err(WindowPush::Duplicate) => Applied::Duplicate,
             Err(WindowPush::TooLate) => Applied::Rejected(RejectReason::TooLate),
             Ok(()) => {
@@ -644,15 +743,16 @@ impl MeterTable {
         }
     }
 
-    /// Restores a table written by [`MeterTable::encode`]; the limits come from the
-    /// current settings (they may have changed between runs).
+    /// Restores a table written by [`MeterTable::encode`], with windows of the default
+    /// length; the limits come from the current settings (they may have changed between
+    /// runs). See [`MeterTable::restore`] for any length.
     pub fn decode(
         bytes: &mut &[u8],
         max_meters: usize,
         rescore_every_hours: i64,
         max_kw: f64,
     ) -> Option<MeterTable> {
-        Self::decode_layout(bytes, max_meters, rescore_every_hours, max_kw, true)
+        MeterTable::new(max_meters, rescore_every_hours, max_kw).restore(bytes, true)
     }
 
     /// Restores a table written before the closed hours' masks were kept (snapshot
@@ -663,17 +763,16 @@ impl MeterTable {
         rescore_every_hours: i64,
         max_kw: f64,
     ) -> Option<MeterTable> {
-        Self::decode_layout(bytes, max_meters, rescore_every_hours, max_kw, false)
+        MeterTable::new(max_meters, rescore_every_hours, max_kw).restore(bytes, false)
     }
 
-    fn decode_layout(
-        bytes: &mut &[u8],
-        max_meters: usize,
-        rescore_every_hours: i64,
-        max_kw: f64,
-        closed_masks: bool,
-    ) -> Option<MeterTable> {
-        let mut t = MeterTable::new(max_meters, rescore_every_hours, max_kw);
+    /// Fills this empty table (its limits and window length are the current settings) from
+    /// a table written by [`MeterTable::encode`], or with `closed_masks` false by the
+    /// previous layout. Windows written with another length are fitted to this table's:
+    /// a longer one keeps its newest hours (as sliding would), a shorter one is kept whole
+    /// and grows as hours arrive. `None` when the bytes are malformed.
+    pub fn restore(self, bytes: &mut &[u8], closed_masks: bool) -> Option<MeterTable> {
+        let mut t = self;
         t.seq = get_u64(bytes)?;
         t.n_evicted = get_u64(bytes)?;
         t.n_accepted = get_u64(bytes)?;
@@ -691,7 +790,7 @@ impl MeterTable {
             };
             let scored_as_of = get_u64(bytes)? as i64;
             let touched = get_u64(bytes)?;
-            let window = HourWindow::decode(bytes, closed_masks)?;
+            let window = HourWindow::decode(bytes, t.window, closed_masks)?;
             let state = MeterState {
                 id: MeterId::from(id.as_str()),
                 unit,
@@ -1090,5 +1189,179 @@ mod tests {
         assert_eq!(back.get("a"), t.get("a"));
         assert_eq!(back.get("b"), t.get("b"));
         assert_eq!((back.n_accepted, back.seq), (t.n_accepted, t.seq));
+    }
+
+    /// A deterministic mess of readings over `days` days for three meters (energy, power,
+    /// registers): irregular minutes, missing hours, a five-day silence, readings up to a
+    /// day late, redeliveries, and some more than two days late.
+    fn messy_readings(days: i64) -> Vec<(&'static str, i64, Value)> {
+        let mut x = 12345u64;
+        let mut next = move || {
+            x = x
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            x >> 33
+        };
+        let mut rows = Vec::new();
+        let silent = 40 * 24..45 * 24;
+        for i in 0..days * 96 {
+            let ts = i * 900;
+            if silent.contains(&(ts / H)) || next() % 17 == 0 {
+                continue;
+            }
+            let jitter = if (ts / H) % 5 == 0 { 60 } else { 0 };
+            let kwh = (next() % 100) as f64 / 40.0;
+            rows.push(("a", ts + jitter, Value::IntervalKwh(kwh)));
+            rows.push(("k", ts, Value::Kw(kwh * 4.0)));
+            rows.push(("r", ts, Value::RegisterKwh(i as f64 * 0.3)));
+            match next() % 29 {
+                0 => rows.push(("a", ts - 20 * H, Value::IntervalKwh(0.5))),
+                1 => rows.push(("a", ts - 60 * H, Value::IntervalKwh(0.5))),
+                2 => rows.push(("k", ts - 900, Value::Kw(1.0))),
+                _ => {}
+            }
+        }
+        rows
+    }
+
+    fn fed(days: Option<WindowDays>, rows: &[(&str, i64, Value)]) -> MeterTable {
+        let mut t = table();
+        if let Some(days) = days {
+            t = t.with_window(days);
+        }
+        for &(m, ts, v) in rows {
+            t.apply(m, ts, v);
+        }
+        t
+    }
+
+    #[test]
+    fn the_window_length_is_a_whole_number_of_days_from_eight_to_ninety_one() {
+        assert_eq!(WindowDays::new(7), None);
+        assert_eq!(
+            WindowDays::new(8).map(WindowDays::span_hours),
+            Some(8 * 24 + 1)
+        );
+        assert_eq!(WindowDays::new(28).map(WindowDays::span_hours), Some(673));
+        assert_eq!(WindowDays::new(91), Some(WindowDays::DEFAULT));
+        assert_eq!(WindowDays::DEFAULT.span_hours(), WINDOW_SPAN_HOURS);
+        assert_eq!(WindowDays::new(92), None);
+        assert_eq!(WindowDays::new(-28), None);
+        assert_eq!(table().window(), WindowDays::DEFAULT);
+    }
+
+    #[test]
+    fn a_short_window_equals_the_series_builder_over_its_own_span() {
+        // As the thirteen-week test above, at 28 and 8 days.
+        for days in [28, 8] {
+            let days = WindowDays::new(days).unwrap();
+            let mut rows: Vec<(i64, f32)> = (0..60 * 96)
+                .filter(|i| i % 53 != 3)
+                .map(|i| (i * 900, ((i * 37) % 11) as f32 * 0.13))
+                .collect();
+            rows.swap(500, 503);
+            rows.swap(5000, 5017);
+            rows.push((5500 * 900, 9.0));
+            let mut w = HourWindow::default();
+            let mut full = SeriesBuilder::new();
+            for &(ts, v) in &rows {
+                let _ = w.push_in(days, ts, v);
+                let _ = full.push(ts, v);
+            }
+            let live = w.series(Unit::Kwh);
+            let last = w.last_hour().unwrap();
+            let offline = full.finish(Unit::Kwh).truncated(last + 1);
+            let (start, expected) = offline.window(last + 1 - days.span_hours() as i64, last + 1);
+            assert_eq!(live.start_hour, start);
+            assert_eq!(live.kw.len(), days.span_hours());
+            for (a, b) in live.kw.iter().zip(expected) {
+                assert!(a == b || (a.is_nan() && b.is_nan()), "{a} vs {b}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_snapshot_of_longer_windows_restores_as_the_shorter_window_would_have_been() {
+        // Same readings into a 13-week and a 28-day table: the 13-week snapshot restored
+        // with 28-day windows is the 28-day table, masks and all, and goes on identically.
+        let rows = messy_readings(120);
+        let (before, after) = rows.split_at(rows.len() - 3000);
+        let days = WindowDays::new(28).unwrap();
+        let long = fed(None, before);
+        let mut short = fed(Some(days), before);
+        let mut bytes = Vec::new();
+        long.encode(&mut bytes);
+        let mut back = table()
+            .with_window(days)
+            .restore(&mut bytes.as_slice(), true)
+            .unwrap();
+        assert_eq!(back.window(), days);
+        for m in ["a", "k", "r"] {
+            assert_eq!(back.get(m), short.get(m), "{m}");
+            assert_eq!(back.get(m).unwrap().window.series(Unit::Kwh).kw.len(), 673);
+        }
+        for &(m, ts, v) in after {
+            assert_eq!(back.apply(m, ts, v), short.apply(m, ts, v), "{m} {ts}");
+        }
+        for m in ["a", "k", "r"] {
+            assert_eq!(back.get(m), short.get(m), "{m}");
+        }
+    }
+
+    #[test]
+    fn a_snapshot_of_shorter_windows_restores_whole_and_grows_to_the_longer_window() {
+        // 100 days into a 28-day table, then 100 more after a restart with 13 weeks.
+        let rows = messy_readings(200);
+        let half = rows.partition_point(|r| r.1 < 100 * 24 * H);
+        let days = WindowDays::new(28).unwrap();
+        let short = fed(Some(days), &rows[..half]);
+        let mut bytes = Vec::new();
+        short.encode(&mut bytes);
+        let mut back = table().restore(&mut bytes.as_slice(), true).unwrap();
+        for m in ["a", "k", "r"] {
+            assert_eq!(back.get(m), short.get(m), "{m}");
+        }
+        // Once 13 weeks have passed, nothing tells it from a table that always had them.
+        let long = fed(None, &rows);
+        for &(m, ts, v) in &rows[half..] {
+            back.apply(m, ts, v);
+        }
+        for m in ["a", "k", "r"] {
+            assert_eq!(back.get(m), long.get(m), "{m}");
+            let w = &back.get(m).unwrap().window;
+            assert_eq!(w.series(Unit::Kwh).kw.len(), WINDOW_SPAN_HOURS);
+        }
+    }
+
+    #[test]
+    fn the_shortest_window_still_dates_a_switch_on() {
+        // Eight days of a household's evening peaks, then a flat 3 kW for the last day: the
+        // window holds the week of baseline and the episode the onset search needs.
+        let days = WindowDays::new(i64::from(WindowDays::MIN)).unwrap();
+        let mut t = table().with_window(days);
+        let start = 473_352; // 2024-01-01
+        for h in 0..(8 * 24 + 1) {
+            let evening = if (17..22).contains(&(h % 24)) {
+                1.5
+            } else {
+                0.3
+            };
+            let wobble = ((h * 7919) % 13) as f64 * 0.01;
+            let step = if h >= 7 * 24 { 3.0 } else { 0.0 };
+            t.apply(
+                "m",
+                (start + h) * H,
+                Value::IntervalKwh(evening + wobble + step),
+            );
+        }
+        let series = t.get("m").unwrap().window.series(Unit::Kwh);
+        assert_eq!(series.kw.len(), days.span_hours());
+        let m = crate::core::features::measure(&series, series.end_hour(), 0).unwrap();
+        let onset = m.onset.expect("an onset");
+        assert!(
+            (start + 7 * 24 - 6..=start + 7 * 24).contains(&onset.hour),
+            "{}",
+            onset.hour
+        );
     }
 }
