@@ -89,7 +89,8 @@ const MAX_MASK_RUNS: usize = 16;
 /// A meter's rolling window of the last [`WindowDays::span_hours`] hours of event time.
 ///
 /// The window does not store its length: the table passes it to [`HourWindow::push_in`]
-/// (every meter of a table has the same), and [`HourWindow::push`] is the default length.
+/// (every meter of a table, and every push on one window, has the same), and
+/// [`HourWindow::push`] is the default length.
 ///
 /// Open hours hold what [`SeriesBuilder`] holds: an f32 sum and a 60-bit mask of the
 /// minutes seen (12 bytes), so duplicates are caught minute by minute. Closed hours keep
@@ -102,19 +103,81 @@ const MAX_MASK_RUNS: usize = 16;
 /// reading of a closed hour (a duplicate, nothing lost) from a reading that arrived too
 /// late (refused, lost). A meter reports on the same minutes hour after hour, so the
 /// closed hours' masks are kept run-length encoded — a regular meter needs one run of
-/// 16 bytes — for at most [`MAX_MASK_RUNS`] runs of the newest closed hours. A reading for
+/// 12 bytes — for at most [`MAX_MASK_RUNS`] runs of the newest closed hours. A reading for
 /// an older closed hour of an irregular meter cannot be recognised and counts as too late.
+///
+/// Memory: each kind of hour is one deque of packed records, allocated once at its final
+/// size — the open hours ([`OPEN_HOURS`] × 12 bytes) on the first reading, the closed hours
+/// (the span's closed hours × 5 bytes) when the first hour closes — and the window slides
+/// one hour at a time, closing and dropping before it adds, so neither ever reallocates.
+/// The runs start with room for one and grow (to at most [`MAX_MASK_RUNS`]) only for an
+/// irregular meter.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct HourWindow {
     /// Hour index of the oldest bin (closed if any, else open).
     first_hour: i64,
-    closed_sum: VecDeque<f32>,
-    closed_n: VecDeque<u8>,
-    /// `(minute mask, hours)` runs of the newest closed hours, oldest run first; they end
+    /// The closed hours, oldest first.
+    closed: VecDeque<ClosedHour>,
+    /// Runs of equal minute masks of the newest closed hours, oldest run first; they end
     /// at the newest closed hour and may cover fewer hours than are closed.
-    closed_masks: VecDeque<(u64, u32)>,
-    open_sum: VecDeque<f32>,
-    open_mask: VecDeque<u64>,
+    closed_masks: VecDeque<MaskRun>,
+    /// The open hours, oldest first; at most [`OPEN_HOURS`].
+    open: VecDeque<OpenHour>,
+}
+
+/// A closed hour: its f32 sum (as little-endian bits, so that the record packs into 5
+/// bytes with no padding) and its number of readings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct ClosedHour {
+    sum: [u8; 4],
+    n: u8,
+}
+
+impl ClosedHour {
+    fn sum(self) -> f32 {
+        f32::from_le_bytes(self.sum)
+    }
+}
+
+/// An open hour: its f32 sum and the mask of the minutes seen, the mask as two 32-bit
+/// halves so that the record is 12 bytes (a `u64` would align and pad it to 16).
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct OpenHour {
+    sum: f32,
+    mask: [u32; 2],
+}
+
+impl OpenHour {
+    const EMPTY: OpenHour = OpenHour {
+        sum: 0.0,
+        mask: [0, 0],
+    };
+
+    fn mask(self) -> u64 {
+        join_mask(self.mask)
+    }
+}
+
+/// Closed hours in a row that saw the same minutes: the mask (as [`OpenHour`] keeps it,
+/// 12 bytes in all) and how many hours.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct MaskRun {
+    mask: [u32; 2],
+    hours: u32,
+}
+
+impl MaskRun {
+    fn mask(self) -> u64 {
+        join_mask(self.mask)
+    }
+}
+
+fn split_mask(mask: u64) -> [u32; 2] {
+    [mask as u32, (mask >> 32) as u32]
+}
+
+fn join_mask([lo, hi]: [u32; 2]) -> u64 {
+    u64::from(lo) | u64::from(hi) << 32
 }
 
 /// Why a window refused a reading.
@@ -133,7 +196,7 @@ impl HourWindow {
     }
 
     fn len(&self) -> usize {
-        self.closed_sum.len() + self.open_sum.len()
+        self.closed.len() + self.open.len()
     }
 
     /// Adds `value` for the interval starting at `ts` (unix seconds) to a window of the
@@ -149,26 +212,27 @@ impl HourWindow {
         let span = days.span_hours();
         let hour = ts.div_euclid(HOUR_S);
         let bit = 1u64 << (ts.rem_euclid(HOUR_S) / 60);
-        let open_first = self.first_hour + self.closed_sum.len() as i64;
+        let open_first = self.first_hour + self.closed.len() as i64;
         let idx = match self.last_hour() {
             None => {
                 self.first_hour = hour;
-                self.open_sum.push_back(0.0);
-                self.open_mask.push_back(0);
+                self.push_open_hour();
                 0
             }
             Some(last) if hour > last => {
                 if hour - last >= span as i64 {
-                    // A jump longer than the window simply empties it.
-                    *self = HourWindow::default();
+                    // A jump longer than the window simply empties it (the allocations,
+                    // already at their final sizes, are kept).
+                    self.closed.clear();
+                    self.closed_masks.clear();
+                    self.open.clear();
                     return self.push_in(days, ts, value);
                 }
                 for _ in last..hour {
-                    self.open_sum.push_back(0.0);
-                    self.open_mask.push_back(0);
+                    self.advance(days);
                 }
-                self.close_and_trim(days);
-                self.open_sum.len() - 1
+                self.trim_masks();
+                self.open.len() - 1
             }
             Some(last) if last - hour >= OPEN_HOURS as i64 => {
                 return Err(if self.closed_saw(hour, bit) {
@@ -179,21 +243,22 @@ impl HourWindow {
             }
             Some(_) if hour < open_first => {
                 // Late but within the lateness, and nothing closed yet (else `hour` would
-                // be closed): grow the open hours at the front.
+                // be closed): grow the open hours at the front, to at most OPEN_HOURS.
                 for _ in hour..open_first {
-                    self.open_sum.push_front(0.0);
-                    self.open_mask.push_front(0);
+                    self.open.push_front(OpenHour::EMPTY);
                 }
                 self.first_hour = hour;
                 0
             }
             Some(_) => (hour - open_first) as usize,
         };
-        if self.open_mask[idx] & bit != 0 {
+        let open = &mut self.open[idx];
+        let mask = open.mask();
+        if mask & bit != 0 {
             return Err(WindowPush::Duplicate);
         }
-        self.open_mask[idx] |= bit;
-        self.open_sum[idx] += value;
+        open.mask = split_mask(mask | bit);
+        open.sum += value;
         Ok(())
     }
 
@@ -202,72 +267,91 @@ impl HourWindow {
     pub fn saw(&self, ts: i64) -> bool {
         let hour = ts.div_euclid(HOUR_S);
         let bit = 1u64 << (ts.rem_euclid(HOUR_S) / 60);
-        let open_first = self.first_hour + self.closed_sum.len() as i64;
+        let open_first = self.first_hour + self.closed.len() as i64;
         if hour >= open_first {
             let idx = (hour - open_first) as usize;
-            return self.open_mask.get(idx).is_some_and(|m| m & bit != 0);
+            return self.open.get(idx).is_some_and(|h| h.mask() & bit != 0);
         }
         self.closed_saw(hour, bit)
     }
 
     /// Whether closed hour `hour` saw the minute `bit`, as far as the kept masks know.
     fn closed_saw(&self, hour: i64, bit: u64) -> bool {
-        let open_first = self.first_hour + self.closed_sum.len() as i64;
+        let open_first = self.first_hour + self.closed.len() as i64;
         if hour < self.first_hour || hour >= open_first {
             return false;
         }
         // Hours back from the newest closed hour (0 = the newest).
         let mut back = (open_first - 1 - hour) as u64;
-        for &(mask, n) in self.closed_masks.iter().rev() {
-            if back < n as u64 {
-                return mask & bit != 0;
+        for run in self.closed_masks.iter().rev() {
+            if back < u64::from(run.hours) {
+                return run.mask() & bit != 0;
             }
-            back -= n as u64;
+            back -= u64::from(run.hours);
         }
         false
     }
 
-    /// Closes open hours beyond [`OPEN_HOURS`] and drops hours beyond the span.
-    fn close_and_trim(&mut self, days: WindowDays) {
-        let span = days.span_hours();
-        while self.open_sum.len() > OPEN_HOURS {
-            let (Some(sum), Some(mask)) = (self.open_sum.pop_front(), self.open_mask.pop_front())
-            else {
+    /// Appends an empty open hour, allocating the open hours at their final size first.
+    fn push_open_hour(&mut self) {
+        if self.open.capacity() == 0 {
+            self.open.reserve_exact(OPEN_HOURS);
+        }
+        self.open.push_back(OpenHour::EMPTY);
+    }
+
+    /// Slides the window by one hour: closes the oldest open hour when all
+    /// [`OPEN_HOURS`] are open, drops the oldest hour when the span is full, then adds an
+    /// empty open hour. Closing and dropping come first, so neither deque ever holds more
+    /// than its final size, not even for a moment. The runs are trimmed by the caller.
+    fn advance(&mut self, days: WindowDays) {
+        while self.open.len() >= OPEN_HOURS {
+            let Some(oldest) = self.open.pop_front() else {
                 break;
             };
-            // Drop the oldest hour before adding one when the span is full, so the closed
-            // hours never exceed their final size, not even for a moment.
-            if self.len() + 1 > span && !self.closed_sum.is_empty() {
-                self.closed_sum.pop_front();
-                self.closed_n.pop_front();
-                self.first_hour += 1;
-            }
-            if self.closed_sum.capacity() == 0 {
-                // The closed hours only ever grow to their final size: allocate it once,
-                // instead of growing by doubling (which left up to twice the memory held,
-                // and freed blocks the allocator could not give back).
-                self.closed_sum.reserve_exact(days.closed_hours());
-                self.closed_n.reserve_exact(days.closed_hours());
-            }
-            self.closed_sum.push_back(sum);
-            // At most 60 minutes in an hour: always fits.
-            self.closed_n.push_back(mask.count_ones() as u8);
-            match self.closed_masks.back_mut() {
-                Some((m, n)) if *m == mask => *n += 1,
-                _ => {
-                    if self.closed_masks.len() == MAX_MASK_RUNS {
-                        self.closed_masks.pop_front();
-                    }
-                    self.closed_masks.push_back((mask, 1));
-                }
-            }
+            self.close(oldest, days);
         }
-        while self.len() > span && !self.closed_sum.is_empty() {
-            self.closed_sum.pop_front();
-            self.closed_n.pop_front();
+        // The open hours are fewer than any span now, so the oldest hour is closed.
+        if self.len() >= days.span_hours() && self.closed.pop_front().is_some() {
             self.first_hour += 1;
         }
-        self.trim_masks();
+        self.push_open_hour();
+    }
+
+    /// Appends `hour` to the closed hours (dropping the oldest when they are full) and its
+    /// minutes to the runs.
+    fn close(&mut self, hour: OpenHour, days: WindowDays) {
+        if self.closed.len() >= days.closed_hours() && self.closed.pop_front().is_some() {
+            self.first_hour += 1;
+        }
+        if self.closed.capacity() == 0 {
+            // The closed hours only ever grow to their final size: allocate it once,
+            // instead of growing by doubling (which left up to twice the memory held,
+            // and freed blocks the allocator could not give back).
+            self.closed.reserve_exact(days.closed_hours());
+        }
+        let mask = hour.mask();
+        self.closed.push_back(ClosedHour {
+            sum: hour.sum.to_le_bytes(),
+            // At most 60 minutes in an hour: always fits.
+            n: mask.count_ones() as u8,
+        });
+        match self.closed_masks.back_mut() {
+            Some(run) if run.mask() == mask => run.hours += 1,
+            _ => {
+                if self.closed_masks.len() == MAX_MASK_RUNS {
+                    self.closed_masks.pop_front();
+                }
+                if self.closed_masks.capacity() == 0 {
+                    // A regular meter never needs a second run.
+                    self.closed_masks.reserve_exact(1);
+                }
+                self.closed_masks.push_back(MaskRun {
+                    mask: split_mask(mask),
+                    hours: 1,
+                });
+            }
+        }
     }
 
     /// Cuts the oldest runs of closed minute masks so they never cover more hours than are
@@ -276,17 +360,17 @@ impl HourWindow {
         let mut excess = self
             .closed_masks
             .iter()
-            .map(|&(_, n)| n as usize)
+            .map(|run| run.hours as usize)
             .sum::<usize>() as i64
-            - self.closed_sum.len() as i64;
+            - self.closed.len() as i64;
         while excess > 0 {
             let Some(front) = self.closed_masks.front_mut() else {
                 break;
             };
-            let cut = (front.1 as i64).min(excess);
-            front.1 -= cut as u32;
+            let cut = (front.hours as i64).min(excess);
+            front.hours -= cut as u32;
             excess -= cut;
-            if front.1 == 0 {
+            if front.hours == 0 {
                 self.closed_masks.pop_front();
             }
         }
@@ -302,48 +386,43 @@ impl HourWindow {
     pub fn series(&self, unit: Unit) -> HourlySeries {
         // A closed hour replays its count of readings as minutes 0..n (see above); an open
         // hour its real minutes. `from_hours` is the per-minute push of the sum then zeros.
-        let closed = self
-            .closed_sum
-            .iter()
-            .zip(&self.closed_n)
-            .map(|(&sum, &n)| {
-                let minutes = if n >= 64 { u64::MAX } else { (1u64 << n) - 1 };
-                (sum, minutes)
-            });
-        let open = self
-            .open_sum
-            .iter()
-            .copied()
-            .zip(self.open_mask.iter().copied());
+        let closed = self.closed.iter().map(|&h| {
+            let minutes = if h.n >= 64 {
+                u64::MAX
+            } else {
+                (1u64 << h.n) - 1
+            };
+            (h.sum(), minutes)
+        });
+        let open = self.open.iter().map(|&h| (h.sum, h.mask()));
         SeriesBuilder::from_hours(self.first_hour, closed.chain(open)).finish(unit)
     }
 
     /// Heap bytes held (for the memory figure per meter).
     pub fn heap_bytes(&self) -> usize {
-        self.closed_sum.capacity() * 4
-            + self.closed_n.capacity()
-            + self.closed_masks.capacity() * std::mem::size_of::<(u64, u32)>()
-            + self.open_sum.capacity() * 4
-            + self.open_mask.capacity() * 8
+        use std::mem::size_of;
+        self.closed.capacity() * size_of::<ClosedHour>()
+            + self.closed_masks.capacity() * size_of::<MaskRun>()
+            + self.open.capacity() * size_of::<OpenHour>()
     }
 
     /// Appends the window to `out` in the snapshot's binary layout.
     fn encode(&self, out: &mut Vec<u8>) {
         put_u64(out, self.first_hour as u64);
-        put_u64(out, self.closed_sum.len() as u64);
-        for (&s, &n) in self.closed_sum.iter().zip(&self.closed_n) {
-            out.extend_from_slice(&s.to_bits().to_le_bytes());
-            out.push(n);
+        put_u64(out, self.closed.len() as u64);
+        for h in &self.closed {
+            out.extend_from_slice(&h.sum);
+            out.push(h.n);
         }
         put_u64(out, self.closed_masks.len() as u64);
-        for &(mask, n) in &self.closed_masks {
-            put_u64(out, mask);
-            put_u64(out, n as u64);
+        for run in &self.closed_masks {
+            put_u64(out, run.mask());
+            put_u64(out, u64::from(run.hours));
         }
-        put_u64(out, self.open_sum.len() as u64);
-        for (&s, &k) in self.open_sum.iter().zip(&self.open_mask) {
-            out.extend_from_slice(&s.to_bits().to_le_bytes());
-            put_u64(out, k);
+        put_u64(out, self.open.len() as u64);
+        for h in &self.open {
+            out.extend_from_slice(&h.sum.to_bits().to_le_bytes());
+            put_u64(out, h.mask());
         }
     }
 
@@ -353,7 +432,8 @@ impl HourWindow {
     ///
     /// A window written with a longer length keeps only its newest `days` span, exactly as
     /// sliding would have left it: the oldest closed hours and their runs are dropped. One
-    /// written with a shorter length is read as it is and grows as hours arrive.
+    /// written with a shorter length is read as it is and grows as hours arrive. Either
+    /// way the deques are allocated at this length's final sizes.
     fn decode(bytes: &mut &[u8], days: WindowDays, closed_masks: bool) -> Option<HourWindow> {
         let first_hour = get_u64(bytes)? as i64;
         let n_closed = get_u64(bytes)? as usize;
@@ -371,6 +451,7 @@ impl HourWindow {
             if n_runs > MAX_MASK_RUNS {
                 return None;
             }
+            w.closed_masks.reserve_exact(n_runs);
             let mut covered = 0u64;
             for _ in 0..n_runs {
                 let mask = get_u64(bytes)?;
@@ -379,29 +460,36 @@ impl HourWindow {
                 if n == 0 || covered > n_closed as u64 {
                     return None;
                 }
-                w.closed_masks.push_back((mask, n as u32));
+                w.closed_masks.push_back(MaskRun {
+                    mask: split_mask(mask),
+                    hours: n as u32,
+                });
             }
         }
         let n_open = get_u64(bytes)? as usize;
         if n_open > OPEN_HOURS || n_closed + n_open > WINDOW_SPAN_HOURS {
             return None;
         }
+        if n_open + n_closed > 0 {
+            w.open.reserve_exact(OPEN_HOURS);
+        }
         for _ in 0..n_open {
-            w.open_sum.push_back(get_f32(bytes)?);
-            w.open_mask.push_back(get_u64(bytes)?);
+            let sum = get_f32(bytes)?;
+            let mask = split_mask(get_u64(bytes)?);
+            w.open.push_back(OpenHour { sum, mask });
         }
         // Hours beyond this window's span, oldest first: all closed (the open hours are
         // fewer than any span).
         let n_drop = (n_closed + n_open).saturating_sub(days.span_hours());
         w.first_hour += n_drop as i64;
         if n_closed > n_drop {
-            w.closed_sum.reserve_exact(days.closed_hours());
-            w.closed_n.reserve_exact(days.closed_hours());
+            w.closed.reserve_exact(days.closed_hours());
         }
-        for hour in closed.chunks_exact(5).skip(n_drop) {
-            w.closed_sum
-                .push_back(f32::from_le_bytes(hour[..4].try_into().ok()?));
-            w.closed_n.push_back(hour[4]);
+        for h in closed.chunks_exact(5).skip(n_drop) {
+            w.closed.push_back(ClosedHour {
+                sum: h[..4].try_into().ok()?,
+                n: h[4],
+            });
         }
         w.trim_masks();
         Some(w)
@@ -1016,15 +1104,15 @@ mod tests {
         put_u64(&mut bytes, m.touched);
         let w = &m.window;
         put_u64(&mut bytes, w.first_hour as u64);
-        put_u64(&mut bytes, w.closed_sum.len() as u64);
-        for (&s, &n) in w.closed_sum.iter().zip(&w.closed_n) {
-            bytes.extend_from_slice(&s.to_bits().to_le_bytes());
-            bytes.push(n);
+        put_u64(&mut bytes, w.closed.len() as u64);
+        for h in &w.closed {
+            bytes.extend_from_slice(&h.sum);
+            bytes.push(h.n);
         }
-        put_u64(&mut bytes, w.open_sum.len() as u64);
-        for (&s, &k) in w.open_sum.iter().zip(&w.open_mask) {
-            bytes.extend_from_slice(&s.to_bits().to_le_bytes());
-            put_u64(&mut bytes, k);
+        put_u64(&mut bytes, w.open.len() as u64);
+        for h in &w.open {
+            bytes.extend_from_slice(&h.sum.to_bits().to_le_bytes());
+            put_u64(&mut bytes, h.mask());
         }
         let back =
             MeterTable::decode_without_closed_masks(&mut bytes.as_slice(), 1000, 1, 1e5).unwrap();
@@ -1281,6 +1369,31 @@ mod tests {
     }
 
     #[test]
+    fn a_full_window_never_reallocates_its_hours() {
+        // The closed hours are reserved at their final size on the first close and the open
+        // hours on the first reading, and sliding closes and drops before it adds: through
+        // irregular minutes, late readings, a silence shorter than the window and one
+        // longer, neither deque ever changes its allocation.
+        let days = WindowDays::new(28).unwrap();
+        let caps = |w: &HourWindow| (w.closed.capacity(), w.open.capacity());
+        let mut w = HourWindow::default();
+        w.push_in(days, 0, 1.0).unwrap();
+        assert_eq!(caps(&w), (0, OPEN_HOURS));
+        for h in 1..700 {
+            w.push_in(days, h * H, 1.0).unwrap();
+        }
+        assert_eq!(caps(&w), (673 - OPEN_HOURS, OPEN_HOURS));
+        for h in (700..2000).chain(2500..2600).chain(4000..4100) {
+            w.push_in(days, h * H + 60 * (h % 3), 1.0).unwrap();
+            let _ = w.push_in(days, (h - 30) * H + 120, 1.0);
+            assert_eq!(caps(&w), (673 - OPEN_HOURS, OPEN_HOURS), "hour {h}");
+        }
+        // After the long silence: hours 3970 to 4099 (a late reading grew it at the front).
+        assert_eq!(w.series(Unit::Kwh).kw.len(), 130);
+        assert!(w.closed_masks.capacity() <= MAX_MASK_RUNS);
+    }
+
+    #[test]
     fn a_snapshot_of_longer_windows_restores_as_the_shorter_window_would_have_been() {
         // Same readings into a 13-week and a 28-day table: the 13-week snapshot restored
         // with 28-day windows is the 28-day table, masks and all, and goes on identically.
@@ -1305,6 +1418,9 @@ mod tests {
         }
         for m in ["a", "k", "r"] {
             assert_eq!(back.get(m), short.get(m), "{m}");
+            let (b, s) = (&back.get(m).unwrap().window, &short.get(m).unwrap().window);
+            assert_eq!((b.closed.capacity(), b.open.capacity()), (625, OPEN_HOURS));
+            assert_eq!((s.closed.capacity(), s.open.capacity()), (625, OPEN_HOURS));
         }
     }
 
@@ -1330,6 +1446,7 @@ mod tests {
             assert_eq!(back.get(m), long.get(m), "{m}");
             let w = &back.get(m).unwrap().window;
             assert_eq!(w.series(Unit::Kwh).kw.len(), WINDOW_SPAN_HOURS);
+            assert_eq!(w.closed.capacity(), WINDOW_SPAN_HOURS - OPEN_HOURS);
         }
     }
 
