@@ -127,15 +127,9 @@ fn fill_and_score(n: usize, days: WindowDays, model: &Model) -> f64 {
     let started = Instant::now();
     let flagged = meters
         .par_iter()
-        .map(|m| {
+        .map(|(id, m)| {
             let series = m.window.series(m.unit);
-            let a = assess(
-                &m.id,
-                &series,
-                series.end_hour(),
-                model,
-                &Context::default(),
-            );
+            let a = assess(id, &series, series.end_hour(), model, &Context::default());
             usize::from(a.flagged)
         })
         .sum::<usize>();

@@ -576,11 +576,9 @@ pub fn register_step(
     )
 }
 
-/// One tracked meter.
+/// One tracked meter (its id is the table's key: [`MeterTable::id`]).
 #[derive(Debug, Clone, PartialEq)]
 pub struct MeterState {
-    /// The meter.
-    pub id: MeterId,
     /// The unit of its window values; fixed by its first reading.
     pub unit: Unit,
     /// The hour bins.
@@ -625,9 +623,12 @@ impl Applied {
 }
 
 /// Every tracked meter, with a cap and eviction of the least recently updated.
+///
+/// Each meter's id is held once, as the map's key, and shared (not copied) with the
+/// scorer's queue through [`MeterTable::id`].
 #[derive(Debug, Clone)]
 pub struct MeterTable {
-    meters: HashMap<Box<str>, MeterState>,
+    meters: HashMap<MeterId, MeterState>,
     window: WindowDays,
     max_meters: usize,
     rescore_every_hours: i64,
@@ -686,9 +687,14 @@ impl MeterTable {
         self.meters.get(id)
     }
 
-    /// All meters, in no particular order.
-    pub fn iter(&self) -> impl Iterator<Item = &MeterState> {
-        self.meters.values()
+    /// The table's own copy of a meter's id (sharing it costs no allocation).
+    pub fn id(&self, id: &str) -> Option<&MeterId> {
+        self.meters.get_key_value(id).map(|(k, _)| k)
+    }
+
+    /// All meters with their ids, in no particular order.
+    pub fn iter(&self) -> impl Iterator<Item = (&MeterId, &MeterState)> {
+        self.meters.iter()
     }
 
     /// Applies one decoded reading.
@@ -768,14 +774,13 @@ impl MeterTable {
                 self.evict();
             }
             let state = MeterState {
-                id: MeterId::from(meter),
                 unit,
                 window: HourWindow::default(),
                 register: None,
                 scored_as_of: ts.div_euclid(HOUR_S),
                 touched: seq,
             };
-            self.meters.insert(meter.into(), state);
+            self.meters.insert(MeterId::from(meter), state);
         }
         self.meters.get_mut(meter).expect("inserted above")
     }
@@ -785,24 +790,37 @@ impl MeterTable {
     /// instead of a full scan per meter.
     fn evict(&mut self) {
         let n = (self.max_meters / 100).max(1);
-        let mut by_age: Vec<(u64, &str)> =
-            self.meters.iter().map(|(k, m)| (m.touched, &**k)).collect();
+        let mut by_age: Vec<(u64, &MeterId)> =
+            self.meters.iter().map(|(k, m)| (m.touched, k)).collect();
         let n = n.min(by_age.len());
         by_age.select_nth_unstable(n - 1);
-        let victims: Vec<Box<str>> = by_age[..n].iter().map(|(_, k)| Box::from(*k)).collect();
+        let victims: Vec<MeterId> = by_age[..n].iter().map(|(_, k)| (*k).clone()).collect();
         for k in victims {
-            self.meters.remove(&k);
+            self.meters.remove(k.as_str());
             self.n_evicted += 1;
         }
     }
 
-    /// Heap bytes held by all meters (approximate: windows, ids and map slots).
+    /// Heap bytes held by all meters (approximate: windows, ids and the map's slots,
+    /// empty ones included; not the allocator's own overhead).
     pub fn heap_bytes(&self) -> usize {
-        let per_slot = std::mem::size_of::<(Box<str>, MeterState)>() + 8;
-        self.meters
+        use std::mem::size_of;
+        // The map keeps a power of two of slots, at most 7/8 of them usable, and one
+        // control byte per slot.
+        let usable = self.meters.capacity();
+        let slots = if usable == 0 {
+            0
+        } else {
+            (usable * 8 / 7).next_power_of_two()
+        };
+        let per_slot = size_of::<(MeterId, MeterState)>() + 1;
+        // An `Arc<str>` id: two counts and the bytes.
+        let per_meter: usize = self
+            .meters
             .iter()
-            .map(|(k, m)| k.len() * 2 + m.window.heap_bytes() + per_slot)
-            .sum()
+            .map(|(k, m)| 16 + k.as_str().len() + m.window.heap_bytes())
+            .sum();
+        slots * per_slot + per_meter
     }
 
     /// Appends the whole table to `out` in the snapshot's binary layout.
@@ -811,8 +829,8 @@ impl MeterTable {
         put_u64(out, self.n_evicted);
         put_u64(out, self.n_accepted);
         put_u64(out, self.meters.len() as u64);
-        for m in self.meters.values() {
-            put_str(out, m.id.as_str());
+        for (id, m) in &self.meters {
+            put_str(out, id.as_str());
             out.push(match m.unit {
                 Unit::Kwh => 0,
                 Unit::Kw => 1,
@@ -880,14 +898,13 @@ impl MeterTable {
             let touched = get_u64(bytes)?;
             let window = HourWindow::decode(bytes, t.window, closed_masks)?;
             let state = MeterState {
-                id: MeterId::from(id.as_str()),
                 unit,
                 window,
                 register,
                 scored_as_of,
                 touched,
             };
-            t.meters.insert(id.into_boxed_str(), state);
+            t.meters.insert(MeterId::from(id.as_str()), state);
         }
         Some(t)
     }
