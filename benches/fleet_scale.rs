@@ -8,7 +8,9 @@
 //! hour, or `days:D` days as `ingest.window_days = D` sets it, e.g. `days:28`). It reports
 //! bytes per meter two ways: the process's resident-set growth over the fill (what the
 //! operator pays, allocator overhead included) and the table's own accounting
-//! ([`MeterTable::heap_bytes`]). No MQTT, no WAL: this is the state alone.
+//! ([`MeterTable::heap_bytes`]). No MQTT, no WAL: this is the state alone. Only the first
+//! size filled in a process has a clean resident figure (a later one reuses the memory
+//! the previous table gave back to the allocator), so measure one size per run for it.
 //!
 //! Scoring: the time to score every tracked meter once, as the daemon does it — rebuild
 //! the meter's hourly series from its window, then [`flatline::core::assess`] with the

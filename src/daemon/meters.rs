@@ -1007,6 +1007,18 @@ mod tests {
         assert!((11_400..12_000).contains(&bytes), "{bytes} bytes");
     }
 
+    #[test]
+    fn a_full_hourly_meter_at_28_days_costs_under_four_kilobytes() {
+        // 625 closed hours at 5 bytes, 48 open hours at 12, one run, the id, the boxed
+        // state and the table's four slots.
+        let mut t = table().with_window(WindowDays::new(28).unwrap());
+        for h in 0..1000 {
+            t.apply("MAC000123", h * H, Value::IntervalKwh(0.5));
+        }
+        let bytes = t.heap_bytes();
+        assert!((3_800..4_096).contains(&bytes), "{bytes} bytes");
+    }
+
     fn check_late(newest_hour: i64, late_hour: i64, expected: Result<(), WindowPush>) {
         let mut w = HourWindow::default();
         for h in 0..=newest_hour {
