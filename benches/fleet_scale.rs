@@ -1,12 +1,16 @@
 //! Fleet scale: memory per tracked meter and the cost of scoring every meter once, at
-//! 10k, 100k and 1M meters: `cargo bench --bench fleet_scale [-- SIZES... | score:N]`.
+//! 10k, 100k and 1M meters:
+//! `cargo bench --bench fleet_scale [-- SIZES... | score:N | days:D]`.
 //!
 //! Memory: synthetic hourly readings go straight into the daemon's per-meter state
 //! ([`MeterTable::apply`], the same call the MQTT pipeline makes), hour by hour across the
 //! whole fleet as a live feed arrives, until every window is full (13 weeks + the current
-//! hour). It reports bytes per meter two ways: the process's resident-set growth over
-//! the fill (what the operator pays, allocator overhead included) and the table's own
-//! accounting ([`MeterTable::heap_bytes`]). No MQTT, no WAL: this is the state alone.
+//! hour, or `days:D` days as `ingest.window_days = D` sets it, e.g. `days:28`). It reports
+//! bytes per meter two ways: the process's resident-set growth over the fill (what the
+//! operator pays, allocator overhead included) and the table's own accounting
+//! ([`MeterTable::heap_bytes`]). No MQTT, no WAL: this is the state alone. Only the first
+//! size filled in a process has a clean resident figure (a later one reuses the memory
+//! the previous table gave back to the allocator), so measure one size per run for it.
 //!
 //! Scoring: the time to score every tracked meter once, as the daemon does it — rebuild
 //! the meter's hourly series from its window, then [`flatline::core::assess`] with the
@@ -29,14 +33,12 @@ use rand_xoshiro::Xoshiro256PlusPlus;
 use rayon::prelude::*;
 
 use flatline::core::series::{HourlySeries, SeriesBuilder, Unit, HOUR_S};
-use flatline::core::{assess, Context, MeterId, Model, WINDOW_HOURS};
-use flatline::daemon::meters::{MeterTable, WINDOW_SPAN_HOURS};
+use flatline::core::{assess, Context, MeterId, Model};
+use flatline::daemon::meters::{MeterTable, WindowDays};
 use flatline::daemon::payload::Value;
 
 /// 2024-01-01 00:00 UTC, in hours.
 const START_HOUR: i64 = 473_352;
-/// Hours fed per meter: the window plus a day, so every window is full and has slid.
-const FEED_HOURS: i64 = WINDOW_HOURS + 1 + 24;
 /// Distinct series in the scoring pool for the 1M point.
 const POOL: usize = 4_096;
 
@@ -56,23 +58,31 @@ fn main() {
     if sizes.is_empty() && score_only.is_empty() {
         sizes = vec![10_000, 100_000, 1_000_000];
     }
+    let days = match args.iter().find_map(|a| a.strip_prefix("days:")) {
+        Some(d) => d
+            .parse()
+            .ok()
+            .and_then(WindowDays::new)
+            .unwrap_or_else(|| panic!("days:{d} is not a window length of 8 to 91 days")),
+        None => WindowDays::DEFAULT,
+    };
     let full_1m = std::env::var_os("FLATLINE_BENCH_FULL_1M").is_some();
     let model = Model::embedded();
     println!(
-        "fleet scale: {} rayon threads, window {} hours ({} weeks) + the current hour",
+        "fleet scale: {} rayon threads, window {} days ({} hours) + the current hour",
         rayon::current_num_threads(),
-        WINDOW_HOURS,
-        WINDOW_HOURS / 168
+        days.days(),
+        days.span_hours() - 1,
     );
     for n in score_only {
-        score_from_pool(n, model, None);
+        score_from_pool(n, days, model, None);
     }
     let mut per_meter_100k = None;
     for n in sizes {
         if n >= 1_000_000 && !full_1m {
-            score_from_pool(n, model, per_meter_100k);
+            score_from_pool(n, days, model, per_meter_100k);
         } else {
-            let bytes = fill_and_score(n, model);
+            let bytes = fill_and_score(n, days, model);
             if n == 100_000 {
                 per_meter_100k = Some(bytes);
             }
@@ -82,15 +92,17 @@ fn main() {
 
 /// Fills a real table with `n` meters, reports its memory, then scores every meter once.
 /// Returns the measured resident bytes per meter.
-fn fill_and_score(n: usize, model: &Model) -> f64 {
+fn fill_and_score(n: usize, days: WindowDays, model: &Model) -> f64 {
     let ids: Vec<String> = (0..n).map(|i| format!("MAC{i:07}")).collect();
-    let kinds: Vec<Kind> = (0..n).map(Kind::of).collect();
+    let kinds: Vec<Kind> = (0..n).map(|i| Kind::of(i, days)).collect();
+    // The window plus a day, so every window is full and has slid.
+    let feed_hours = days.span_hours() as i64 + 24;
     let rss_before = rss_bytes();
-    let mut table = MeterTable::new(n, 1, 10_000.0);
+    let mut table = MeterTable::new(n, 1, 10_000.0).with_window(days);
     let started = Instant::now();
     // Hour by hour across the fleet, as a live feed arrives (and as the allocator sees it).
     let mut rng = Xoshiro256PlusPlus::seed_from_u64(n as u64);
-    for h in 0..FEED_HOURS {
+    for h in 0..feed_hours {
         for (i, id) in ids.iter().enumerate() {
             let kwh = kinds[i].kw(i, h, &mut rng);
             table.apply(id, (START_HOUR + h) * HOUR_S, Value::IntervalKwh(kwh));
@@ -102,14 +114,14 @@ fn fill_and_score(n: usize, model: &Model) -> f64 {
     let accounted = table.heap_bytes() as f64;
     println!(
         "{n:>9} meters: filled {} readings in {fill:.1} s ({:.2} M readings/s into the table, 1 thread)",
-        n as i64 * FEED_HOURS,
-        n as f64 * FEED_HOURS as f64 / fill / 1e6
+        n as i64 * feed_hours,
+        n as f64 * feed_hours as f64 / fill / 1e6
     );
     println!(
-        "{n:>9} meters: memory {:.0} MB resident growth = {:.2} KB per meter (accounted: {:.2} KB per meter)",
+        "{n:>9} meters: memory {:.0} MB resident growth = {:.0} bytes per meter (accounted: {:.0} bytes per meter)",
         rss_grown / 1e6,
-        rss_grown / n as f64 / 1e3,
-        accounted / n as f64 / 1e3
+        rss_grown / n as f64,
+        accounted / n as f64
     );
 
     // Score once, as the daemon's scorer does: series from the window, then the core.
@@ -117,15 +129,9 @@ fn fill_and_score(n: usize, model: &Model) -> f64 {
     let started = Instant::now();
     let flagged = meters
         .par_iter()
-        .map(|m| {
+        .map(|(id, m)| {
             let series = m.window.series(m.unit);
-            let a = assess(
-                &m.id,
-                &series,
-                series.end_hour(),
-                model,
-                &Context::default(),
-            );
+            let a = assess(id, &series, series.end_hour(), model, &Context::default());
             usize::from(a.flagged)
         })
         .sum::<usize>();
@@ -138,13 +144,13 @@ fn fill_and_score(n: usize, model: &Model) -> f64 {
 }
 
 /// Scores `n` meters drawn from a pool of [`POOL`] distinct full-window series.
-fn score_from_pool(n: usize, model: &Model, per_meter: Option<f64>) {
+fn score_from_pool(n: usize, days: WindowDays, model: &Model, per_meter: Option<f64>) {
     let mut rng = Xoshiro256PlusPlus::seed_from_u64(7);
     let pool: Vec<(MeterId, HourlySeries)> = (0..POOL)
         .map(|i| {
-            let kind = Kind::of(i);
+            let kind = Kind::of(i, days);
             let mut b = SeriesBuilder::new();
-            for h in 0..WINDOW_SPAN_HOURS as i64 {
+            for h in 0..days.span_hours() as i64 {
                 let ts = (START_HOUR + h) * HOUR_S;
                 b.push(ts, kind.kw(i, h, &mut rng) as f32)
                     .expect("one reading per hour");
@@ -189,10 +195,14 @@ enum Kind {
 }
 
 impl Kind {
-    /// A fixed mix by index: 80% homes, 12% shops, 6% continuous loads, 2% miners.
-    fn of(i: usize) -> Kind {
+    /// A fixed mix by index: 80% homes, 12% shops, 6% continuous loads, 2% miners, each
+    /// switched on at an hour spread over the window (for 13 weeks: hours 700 to 1699).
+    fn of(i: usize, days: WindowDays) -> Kind {
         match i % 50 {
-            0 => Kind::Miner(700 + (i as i64 * 37) % 1000),
+            0 => {
+                let span = days.span_hours() as i64;
+                Kind::Miner(span * 700 / 2185 + (i as i64 * 37) % (span * 1000 / 2185))
+            }
             1..=3 => Kind::Continuous,
             4..=9 => Kind::Shop,
             _ => Kind::Home,

@@ -288,6 +288,76 @@ fn readings_in_give_one_alert_out_and_sigterm_exits_zero_with_a_checkpoint() {
 }
 
 #[test]
+fn a_daemon_with_a_short_window_alerts_on_the_farm_and_restarts_with_the_default() {
+    // 15 days of history per meter: the farm, switched on at day 21 of 28, still has a
+    // week of baseline whenever the scorer judges it, so it is dated and alerted once.
+    let broker = Mosquitto::start();
+    let dir = tempfile::tempdir().unwrap();
+    let csv = dir.path().join("fleet.csv");
+    let n = write_fleet(&csv, "", 8);
+    let state = dir.path().join("state");
+    let short = [Path::new("--window-days"), Path::new("15")];
+    let watch = Watch::spawn(
+        &broker.url(),
+        &state,
+        "t-short",
+        &["meters/+/reading"],
+        &short,
+        |_| {},
+    );
+    watch.wait_subscribed();
+    assert!(
+        publish(&broker.url(), &csv, &["--client-id", "t-short-pub"])
+            .wait()
+            .unwrap()
+            .success()
+    );
+    wait_until("every reading accepted", || watch.accepted() == n as f64);
+    wait_until("the farm's alert", || {
+        suspect_alerts_for(&state, "farm") == 1
+    });
+    let farm = alerts(&state)
+        .into_iter()
+        .find(|a| a["meter_id"] == "farm")
+        .unwrap();
+    let today = chrono::Utc::now().timestamp().div_euclid(86_400) * 86_400;
+    let onset = today - (FLEET_DAYS as i64 - FARM_ONSET_DAY) * 86_400;
+    let since = chrono::DateTime::parse_from_rfc3339(farm["since"].as_str().unwrap()).unwrap();
+    assert!((since.timestamp() - onset).abs() <= 6 * 3600, "{farm}");
+    assert!(watch.sigterm().success());
+    // The 15-day snapshot loads into the default 13-week windows, which grow from there.
+    let watch = Watch::start(&broker.url(), &state, "t-short", &["meters/+/reading"]);
+    wait_until("the restored table", || watch.accepted() == n as f64);
+    assert!(watch.sigterm().success());
+    assert_eq!(
+        suspect_alerts_for(&state, "farm"),
+        1,
+        "{:?}",
+        alerts(&state)
+    );
+}
+
+#[test]
+fn a_window_shorter_than_eight_days_is_refused_at_start_up() {
+    let out = Command::new(BIN)
+        .args([
+            "watch",
+            "--broker",
+            "mqtt://127.0.0.1:1",
+            "--window-days",
+            "7",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("ingest.window_days must be 8 to 91, not 7"),
+        "{stderr}"
+    );
+}
+
+#[test]
 fn garbage_payloads_are_counted_by_reason_and_do_not_stop_the_daemon() {
     let broker = Mosquitto::start();
     let dir = tempfile::tempdir().unwrap();

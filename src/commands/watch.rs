@@ -47,6 +47,10 @@ pub struct WatchArgs {
     /// Score a meter each time its event time advances this many hours.
     #[arg(long)]
     pub rescore_every_hours: Option<i64>,
+    /// Days of hourly history kept per meter, 8 to 91 (default 91, the detector's 13
+    /// weeks): shorter costs less memory but cannot date a switch-on older than the window.
+    #[arg(long)]
+    pub window_days: Option<i64>,
     /// Seconds between snapshots of the state.
     #[arg(long)]
     pub checkpoint_every_s: Option<u64>,
@@ -144,6 +148,9 @@ fn apply_overrides(raw: &mut RawConfig, a: WatchArgs) {
     }
     if let Some(v) = a.rescore_every_hours {
         raw.ingest.rescore_every_hours = v;
+    }
+    if let Some(v) = a.window_days {
+        raw.ingest.window_days = v;
     }
     if let Some(v) = a.checkpoint_every_s {
         raw.state.checkpoint_every_s = v;

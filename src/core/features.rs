@@ -32,6 +32,10 @@ const SLOTS: usize = 4;
 /// processor 654 restarting on 3 January 2012).
 const MIN_BEFORE_BLOCKS: usize = 28;
 const MIN_AFTER_BLOCKS: usize = 3;
+/// The shortest analysed window in which a step can be dated at all: a week of baseline
+/// and 18 hours of episode, in whole 6-hour blocks (186 hours). A series shorter than this
+/// is still judged by its shape, but never gets an onset.
+pub const MIN_ONSET_WINDOW_HOURS: i64 = (MIN_BEFORE_BLOCKS + MIN_AFTER_BLOCKS) as i64 * BLOCK_H;
 /// How many robust standard deviations of the baseline's block-to-block wandering a
 /// step must clear.
 const STEP_SIGMAS: f64 = 3.0;

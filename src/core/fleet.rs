@@ -24,6 +24,14 @@ impl MeterId {
     }
 }
 
+/// A map keyed by `MeterId` is looked up by `&str` (the derived `Hash` and `Eq` are the
+/// text's own).
+impl std::borrow::Borrow<str> for MeterId {
+    fn borrow(&self) -> &str {
+        &self.0
+    }
+}
+
 impl From<&str> for MeterId {
     fn from(s: &str) -> Self {
         MeterId(Arc::from(s))

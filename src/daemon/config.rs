@@ -18,6 +18,7 @@ use serde::Deserialize;
 use crate::core::registry::{parse_registry, Registry, RegistryError, Topology};
 use crate::core::Model;
 
+use super::meters::WindowDays;
 use super::payload::Limits;
 use super::wal::TableLimits;
 
@@ -127,6 +128,8 @@ pub struct RawIngest {
     pub max_meters: usize,
     /// Score a meter each time its event time advances by this many hours.
     pub rescore_every_hours: i64,
+    /// Days of hourly history kept per meter (the window the detector reads).
+    pub window_days: i64,
     /// Largest payload accepted, bytes.
     pub max_payload_bytes: usize,
     /// Most readings in one batch message.
@@ -151,6 +154,7 @@ impl Default for RawIngest {
         RawIngest {
             max_meters: 100_000,
             rescore_every_hours: 1,
+            window_days: i64::from(WindowDays::MAX),
             max_payload_bytes: limits.max_payload_bytes,
             max_batch: limits.max_batch,
             max_future_s: limits.max_future_s,
@@ -488,6 +492,15 @@ impl RawConfig {
         if !(i.max_kw.is_finite() && i.max_kw > 0.0) {
             return invalid("ingest.max_kw must be a positive number".into());
         }
+        let Some(window) = WindowDays::new(i.window_days) else {
+            return invalid(format!(
+                "ingest.window_days must be {} to {}, not {}: the detector needs a week of \
+                 baseline and 18 hours of episode to date a switch-on, and reads at most 13 weeks",
+                WindowDays::MIN,
+                WindowDays::MAX,
+                i.window_days
+            ));
+        };
         let s = self.state;
         if s.sync_batch == 0 || s.checkpoint_every_s == 0 {
             return invalid(
@@ -560,6 +573,7 @@ impl RawConfig {
                 max_meters: i.max_meters,
                 rescore_every_hours: i.rescore_every_hours,
                 max_kw: i.max_kw,
+                window,
             },
             tz_offset_s: i.tz_offset_s,
             model: Arc::new(model),
@@ -698,6 +712,28 @@ mod tests {
         let (user, pw) = s.broker.credentials.clone().unwrap();
         assert_eq!((user.as_str(), pw.0.as_str()), ("u", "hunter2"));
         assert!(!format!("{s:?}").contains("hunter2"));
+    }
+
+    fn check_window_days(text: &str, expected: Option<u16>) {
+        let raw = RawConfig::parse(text, Path::new("t.toml")).unwrap();
+        match (raw.check(), expected) {
+            (Ok(s), Some(days)) => assert_eq!(s.table.window.days(), days, "{text}"),
+            (Err(ConfigError::Invalid(msg)), None) => {
+                assert!(msg.contains("ingest.window_days must be 8 to 91"), "{msg}")
+            }
+            (got, _) => panic!("{text}: {got:?}"),
+        }
+    }
+
+    #[test]
+    fn the_window_defaults_to_thirteen_weeks_and_is_checked() {
+        check_window_days("", Some(91));
+        check_window_days("[ingest]\nwindow_days = 28\n", Some(28));
+        check_window_days("[ingest]\nwindow_days = 8\n", Some(8));
+        check_window_days("[ingest]\nwindow_days = 91\n", Some(91));
+        check_window_days("[ingest]\nwindow_days = 7\n", None);
+        check_window_days("[ingest]\nwindow_days = 92\n", None);
+        check_window_days("[ingest]\nwindow_days = -28\n", None);
     }
 
     #[test]

@@ -8,20 +8,72 @@
 //! can encode and decode itself for the snapshot.
 //!
 //! The window holds exactly what [`SeriesBuilder`] would hold for the same readings in
-//! the last [`WINDOW_SPAN_HOURS`], and [`HourWindow::series`] rebuilds the series through a
-//! real `SeriesBuilder`, so the daemon's `HourlySeries` equals the offline scanner's for
-//! every hour of the analysed window.
+//! the last [`WindowDays::span_hours`] (13 weeks and the current hour by default,
+//! [`WINDOW_SPAN_HOURS`]; `ingest.window_days` shortens it), and [`HourWindow::series`]
+//! rebuilds the series through a real `SeriesBuilder`, so the daemon's `HourlySeries`
+//! equals the offline scanner's for every hour of the analysed window.
 
 use std::collections::{HashMap, VecDeque};
 
+use crate::core::features::MIN_ONSET_WINDOW_HOURS;
 use crate::core::series::{HourlySeries, SeriesBuilder, Unit, HOUR_S};
 use crate::core::MeterId;
 
 use super::payload::{RejectReason, Value};
 use super::scoring::WINDOW_HOURS;
 
-/// Hours a window keeps: the analysed window plus the current, still-filling hour.
+/// Hours a window of the default length keeps: the detector's whole analysed window (13
+/// weeks) plus the current, still-filling hour.
 pub const WINDOW_SPAN_HOURS: usize = WINDOW_HOURS as usize + 1;
+
+/// How many days of analysed hours a meter's window keeps (`ingest.window_days`).
+///
+/// The detector reads at most its 13 weeks ([`WindowDays::MAX`], the default); a shorter
+/// window costs proportionally less memory per meter (5 bytes per closed hour). The daemon
+/// scores every hour, so a switch-on still alerts within hours whatever the length; what a
+/// short window loses is history: a switch-on older than the window cannot be dated, and a
+/// load that has been flat for the whole window is judged by its shape alone. The shortest
+/// window, [`WindowDays::MIN`], still holds a week of baseline and 18 hours of episode, the
+/// least in which the detector can date a step at all.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WindowDays(u16);
+
+impl WindowDays {
+    /// The shortest window: [`MIN_ONSET_WINDOW_HOURS`] rounded up to whole days (8).
+    pub const MIN: u16 = ((MIN_ONSET_WINDOW_HOURS + 23) / 24) as u16;
+    /// The longest window: the detector's whole analysed window, 13 weeks (91 days).
+    pub const MAX: u16 = (WINDOW_HOURS / 24) as u16;
+    /// The default: the longest.
+    pub const DEFAULT: WindowDays = WindowDays(Self::MAX);
+
+    /// A window of `days` days, if within [`WindowDays::MIN`]..=[`WindowDays::MAX`].
+    pub fn new(days: i64) -> Option<WindowDays> {
+        (i64::from(Self::MIN)..=i64::from(Self::MAX))
+            .contains(&days)
+            .then_some(WindowDays(days as u16))
+    }
+
+    /// The length in days.
+    pub fn days(self) -> u16 {
+        self.0
+    }
+
+    /// Hours a window of this length keeps: the analysed days plus the current hour.
+    pub fn span_hours(self) -> usize {
+        self.0 as usize * 24 + 1
+    }
+
+    /// Closed hours in a full window of this length.
+    fn closed_hours(self) -> usize {
+        self.span_hours() - OPEN_HOURS
+    }
+}
+
+impl Default for WindowDays {
+    fn default() -> Self {
+        Self::DEFAULT
+    }
+}
 
 /// How many of a meter's newest hours stay *open*: a reading may arrive up to this many
 /// hours behind the meter's newest reading (out of order, or redelivered after a
@@ -31,13 +83,14 @@ pub const WINDOW_SPAN_HOURS: usize = WINDOW_HOURS as usize + 1;
 /// extra 42 open hours cost about 0.3 KB per meter.
 pub const OPEN_HOURS: usize = 48;
 
-/// Closed hours held in a full window.
-const CLOSED_HOURS: usize = WINDOW_SPAN_HOURS - OPEN_HOURS;
-
 /// Most runs of equal minute masks kept for the closed hours (see [`HourWindow`]).
 const MAX_MASK_RUNS: usize = 16;
 
-/// A meter's rolling window of the last [`WINDOW_SPAN_HOURS`] hours of event time.
+/// A meter's rolling window of the last [`WindowDays::span_hours`] hours of event time.
+///
+/// The window does not store its length: the table passes it to [`HourWindow::push_in`]
+/// (every meter of a table, and every push on one window, has the same), and
+/// [`HourWindow::push`] is the default length.
 ///
 /// Open hours hold what [`SeriesBuilder`] holds: an f32 sum and a 60-bit mask of the
 /// minutes seen (12 bytes), so duplicates are caught minute by minute. Closed hours keep
@@ -50,19 +103,81 @@ const MAX_MASK_RUNS: usize = 16;
 /// reading of a closed hour (a duplicate, nothing lost) from a reading that arrived too
 /// late (refused, lost). A meter reports on the same minutes hour after hour, so the
 /// closed hours' masks are kept run-length encoded — a regular meter needs one run of
-/// 16 bytes — for at most [`MAX_MASK_RUNS`] runs of the newest closed hours. A reading for
+/// 12 bytes — for at most [`MAX_MASK_RUNS`] runs of the newest closed hours. A reading for
 /// an older closed hour of an irregular meter cannot be recognised and counts as too late.
+///
+/// Memory: each kind of hour is one deque of packed records, allocated once at its final
+/// size — the open hours ([`OPEN_HOURS`] × 12 bytes) on the first reading, the closed hours
+/// (the span's closed hours × 5 bytes) when the first hour closes — and the window slides
+/// one hour at a time, closing and dropping before it adds, so neither ever reallocates.
+/// The runs start with room for one and grow (to at most [`MAX_MASK_RUNS`]) only for an
+/// irregular meter.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct HourWindow {
     /// Hour index of the oldest bin (closed if any, else open).
     first_hour: i64,
-    closed_sum: VecDeque<f32>,
-    closed_n: VecDeque<u8>,
-    /// `(minute mask, hours)` runs of the newest closed hours, oldest run first; they end
+    /// The closed hours, oldest first.
+    closed: VecDeque<ClosedHour>,
+    /// Runs of equal minute masks of the newest closed hours, oldest run first; they end
     /// at the newest closed hour and may cover fewer hours than are closed.
-    closed_masks: VecDeque<(u64, u32)>,
-    open_sum: VecDeque<f32>,
-    open_mask: VecDeque<u64>,
+    closed_masks: VecDeque<MaskRun>,
+    /// The open hours, oldest first; at most [`OPEN_HOURS`].
+    open: VecDeque<OpenHour>,
+}
+
+/// A closed hour: its f32 sum (as little-endian bits, so that the record packs into 5
+/// bytes with no padding) and its number of readings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct ClosedHour {
+    sum: [u8; 4],
+    n: u8,
+}
+
+impl ClosedHour {
+    fn sum(self) -> f32 {
+        f32::from_le_bytes(self.sum)
+    }
+}
+
+/// An open hour: its f32 sum and the mask of the minutes seen, the mask as two 32-bit
+/// halves so that the record is 12 bytes (a `u64` would align and pad it to 16).
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct OpenHour {
+    sum: f32,
+    mask: [u32; 2],
+}
+
+impl OpenHour {
+    const EMPTY: OpenHour = OpenHour {
+        sum: 0.0,
+        mask: [0, 0],
+    };
+
+    fn mask(self) -> u64 {
+        join_mask(self.mask)
+    }
+}
+
+/// Closed hours in a row that saw the same minutes: the mask (as [`OpenHour`] keeps it,
+/// 12 bytes in all) and how many hours.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct MaskRun {
+    mask: [u32; 2],
+    hours: u32,
+}
+
+impl MaskRun {
+    fn mask(self) -> u64 {
+        join_mask(self.mask)
+    }
+}
+
+fn split_mask(mask: u64) -> [u32; 2] {
+    [mask as u32, (mask >> 32) as u32]
+}
+
+fn join_mask([lo, hi]: [u32; 2]) -> u64 {
+    u64::from(lo) | u64::from(hi) << 32
 }
 
 /// Why a window refused a reading.
@@ -81,34 +196,43 @@ impl HourWindow {
     }
 
     fn len(&self) -> usize {
-        self.closed_sum.len() + self.open_sum.len()
+        self.closed.len() + self.open.len()
     }
 
-    /// Adds `value` for the interval starting at `ts` (unix seconds). A reading newer than
-    /// the window slides it forward, closing hours and dropping the oldest.
+    /// Adds `value` for the interval starting at `ts` (unix seconds) to a window of the
+    /// default length ([`WINDOW_SPAN_HOURS`]); see [`HourWindow::push_in`].
     pub fn push(&mut self, ts: i64, value: f32) -> Result<(), WindowPush> {
+        self.push_in(WindowDays::DEFAULT, ts, value)
+    }
+
+    /// Adds `value` for the interval starting at `ts` (unix seconds) to a window of length
+    /// `days`. A reading newer than the window slides it forward, closing hours and dropping
+    /// the oldest.
+    pub fn push_in(&mut self, days: WindowDays, ts: i64, value: f32) -> Result<(), WindowPush> {
+        let span = days.span_hours();
         let hour = ts.div_euclid(HOUR_S);
         let bit = 1u64 << (ts.rem_euclid(HOUR_S) / 60);
-        let open_first = self.first_hour + self.closed_sum.len() as i64;
+        let open_first = self.first_hour + self.closed.len() as i64;
         let idx = match self.last_hour() {
             None => {
                 self.first_hour = hour;
-                self.open_sum.push_back(0.0);
-                self.open_mask.push_back(0);
+                self.push_open_hour();
                 0
             }
             Some(last) if hour > last => {
-                if hour - last >= WINDOW_SPAN_HOURS as i64 {
-                    // A jump longer than the window simply empties it.
-                    *self = HourWindow::default();
-                    return self.push(ts, value);
+                if hour - last >= span as i64 {
+                    // A jump longer than the window simply empties it (the allocations,
+                    // already at their final sizes, are kept).
+                    self.closed.clear();
+                    self.closed_masks.clear();
+                    self.open.clear();
+                    return self.push_in(days, ts, value);
                 }
                 for _ in last..hour {
-                    self.open_sum.push_back(0.0);
-                    self.open_mask.push_back(0);
+                    self.advance(days);
                 }
-                self.close_and_trim();
-                self.open_sum.len() - 1
+                self.trim_masks();
+                self.open.len() - 1
             }
             Some(last) if last - hour >= OPEN_HOURS as i64 => {
                 return Err(if self.closed_saw(hour, bit) {
@@ -119,21 +243,22 @@ impl HourWindow {
             }
             Some(_) if hour < open_first => {
                 // Late but within the lateness, and nothing closed yet (else `hour` would
-                // be closed): grow the open hours at the front.
+                // be closed): grow the open hours at the front, to at most OPEN_HOURS.
                 for _ in hour..open_first {
-                    self.open_sum.push_front(0.0);
-                    self.open_mask.push_front(0);
+                    self.open.push_front(OpenHour::EMPTY);
                 }
                 self.first_hour = hour;
                 0
             }
             Some(_) => (hour - open_first) as usize,
         };
-        if self.open_mask[idx] & bit != 0 {
+        let open = &mut self.open[idx];
+        let mask = open.mask();
+        if mask & bit != 0 {
             return Err(WindowPush::Duplicate);
         }
-        self.open_mask[idx] |= bit;
-        self.open_sum[idx] += value;
+        open.mask = split_mask(mask | bit);
+        open.sum += value;
         Ok(())
     }
 
@@ -142,85 +267,110 @@ impl HourWindow {
     pub fn saw(&self, ts: i64) -> bool {
         let hour = ts.div_euclid(HOUR_S);
         let bit = 1u64 << (ts.rem_euclid(HOUR_S) / 60);
-        let open_first = self.first_hour + self.closed_sum.len() as i64;
+        let open_first = self.first_hour + self.closed.len() as i64;
         if hour >= open_first {
             let idx = (hour - open_first) as usize;
-            return self.open_mask.get(idx).is_some_and(|m| m & bit != 0);
+            return self.open.get(idx).is_some_and(|h| h.mask() & bit != 0);
         }
         self.closed_saw(hour, bit)
     }
 
     /// Whether closed hour `hour` saw the minute `bit`, as far as the kept masks know.
     fn closed_saw(&self, hour: i64, bit: u64) -> bool {
-        let open_first = self.first_hour + self.closed_sum.len() as i64;
+        let open_first = self.first_hour + self.closed.len() as i64;
         if hour < self.first_hour || hour >= open_first {
             return false;
         }
         // Hours back from the newest closed hour (0 = the newest).
         let mut back = (open_first - 1 - hour) as u64;
-        for &(mask, n) in self.closed_masks.iter().rev() {
-            if back < n as u64 {
-                return mask & bit != 0;
+        for run in self.closed_masks.iter().rev() {
+            if back < u64::from(run.hours) {
+                return run.mask() & bit != 0;
             }
-            back -= n as u64;
+            back -= u64::from(run.hours);
         }
         false
     }
 
-    /// Closes open hours beyond [`OPEN_HOURS`] and drops hours beyond the span.
-    fn close_and_trim(&mut self) {
-        while self.open_sum.len() > OPEN_HOURS {
-            let (Some(sum), Some(mask)) = (self.open_sum.pop_front(), self.open_mask.pop_front())
-            else {
+    /// Appends an empty open hour, allocating the open hours at their final size first.
+    fn push_open_hour(&mut self) {
+        if self.open.capacity() == 0 {
+            self.open.reserve_exact(OPEN_HOURS);
+        }
+        self.open.push_back(OpenHour::EMPTY);
+    }
+
+    /// Slides the window by one hour: closes the oldest open hour when all
+    /// [`OPEN_HOURS`] are open, drops the oldest hour when the span is full, then adds an
+    /// empty open hour. Closing and dropping come first, so neither deque ever holds more
+    /// than its final size, not even for a moment. The runs are trimmed by the caller.
+    fn advance(&mut self, days: WindowDays) {
+        while self.open.len() >= OPEN_HOURS {
+            let Some(oldest) = self.open.pop_front() else {
                 break;
             };
-            // Drop the oldest hour before adding one when the span is full, so the closed
-            // hours never exceed their final size, not even for a moment.
-            if self.len() + 1 > WINDOW_SPAN_HOURS && !self.closed_sum.is_empty() {
-                self.closed_sum.pop_front();
-                self.closed_n.pop_front();
-                self.first_hour += 1;
-            }
-            if self.closed_sum.capacity() == 0 {
-                // The closed hours only ever grow to their final size: allocate it once,
-                // instead of growing by doubling (which left up to twice the memory held,
-                // and freed blocks the allocator could not give back).
-                self.closed_sum.reserve_exact(CLOSED_HOURS);
-                self.closed_n.reserve_exact(CLOSED_HOURS);
-            }
-            self.closed_sum.push_back(sum);
-            // At most 60 minutes in an hour: always fits.
-            self.closed_n.push_back(mask.count_ones() as u8);
-            match self.closed_masks.back_mut() {
-                Some((m, n)) if *m == mask => *n += 1,
-                _ => {
-                    if self.closed_masks.len() == MAX_MASK_RUNS {
-                        self.closed_masks.pop_front();
-                    }
-                    self.closed_masks.push_back((mask, 1));
-                }
-            }
+            self.close(oldest, days);
         }
-        while self.len() > WINDOW_SPAN_HOURS && !self.closed_sum.is_empty() {
-            self.closed_sum.pop_front();
-            self.closed_n.pop_front();
+        // The open hours are fewer than any span now, so the oldest hour is closed.
+        if self.len() >= days.span_hours() && self.closed.pop_front().is_some() {
             self.first_hour += 1;
         }
-        // Runs never cover more hours than are closed.
+        self.push_open_hour();
+    }
+
+    /// Appends `hour` to the closed hours (dropping the oldest when they are full) and its
+    /// minutes to the runs.
+    fn close(&mut self, hour: OpenHour, days: WindowDays) {
+        if self.closed.len() >= days.closed_hours() && self.closed.pop_front().is_some() {
+            self.first_hour += 1;
+        }
+        if self.closed.capacity() == 0 {
+            // The closed hours only ever grow to their final size: allocate it once,
+            // instead of growing by doubling (which left up to twice the memory held,
+            // and freed blocks the allocator could not give back).
+            self.closed.reserve_exact(days.closed_hours());
+        }
+        let mask = hour.mask();
+        self.closed.push_back(ClosedHour {
+            sum: hour.sum.to_le_bytes(),
+            // At most 60 minutes in an hour: always fits.
+            n: mask.count_ones() as u8,
+        });
+        match self.closed_masks.back_mut() {
+            Some(run) if run.mask() == mask => run.hours += 1,
+            _ => {
+                if self.closed_masks.len() == MAX_MASK_RUNS {
+                    self.closed_masks.pop_front();
+                }
+                if self.closed_masks.capacity() == 0 {
+                    // A regular meter never needs a second run.
+                    self.closed_masks.reserve_exact(1);
+                }
+                self.closed_masks.push_back(MaskRun {
+                    mask: split_mask(mask),
+                    hours: 1,
+                });
+            }
+        }
+    }
+
+    /// Cuts the oldest runs of closed minute masks so they never cover more hours than are
+    /// closed.
+    fn trim_masks(&mut self) {
         let mut excess = self
             .closed_masks
             .iter()
-            .map(|&(_, n)| n as usize)
+            .map(|run| run.hours as usize)
             .sum::<usize>() as i64
-            - self.closed_sum.len() as i64;
+            - self.closed.len() as i64;
         while excess > 0 {
             let Some(front) = self.closed_masks.front_mut() else {
                 break;
             };
-            let cut = (front.1 as i64).min(excess);
-            front.1 -= cut as u32;
+            let cut = (front.hours as i64).min(excess);
+            front.hours -= cut as u32;
             excess -= cut;
-            if front.1 == 0 {
+            if front.hours == 0 {
                 self.closed_masks.pop_front();
             }
         }
@@ -236,76 +386,72 @@ impl HourWindow {
     pub fn series(&self, unit: Unit) -> HourlySeries {
         // A closed hour replays its count of readings as minutes 0..n (see above); an open
         // hour its real minutes. `from_hours` is the per-minute push of the sum then zeros.
-        let closed = self
-            .closed_sum
-            .iter()
-            .zip(&self.closed_n)
-            .map(|(&sum, &n)| {
-                let minutes = if n >= 64 { u64::MAX } else { (1u64 << n) - 1 };
-                (sum, minutes)
-            });
-        let open = self
-            .open_sum
-            .iter()
-            .copied()
-            .zip(self.open_mask.iter().copied());
+        let closed = self.closed.iter().map(|&h| {
+            let minutes = if h.n >= 64 {
+                u64::MAX
+            } else {
+                (1u64 << h.n) - 1
+            };
+            (h.sum(), minutes)
+        });
+        let open = self.open.iter().map(|&h| (h.sum, h.mask()));
         SeriesBuilder::from_hours(self.first_hour, closed.chain(open)).finish(unit)
     }
 
     /// Heap bytes held (for the memory figure per meter).
     pub fn heap_bytes(&self) -> usize {
-        self.closed_sum.capacity() * 4
-            + self.closed_n.capacity()
-            + self.closed_masks.capacity() * std::mem::size_of::<(u64, u32)>()
-            + self.open_sum.capacity() * 4
-            + self.open_mask.capacity() * 8
+        use std::mem::size_of;
+        self.closed.capacity() * size_of::<ClosedHour>()
+            + self.closed_masks.capacity() * size_of::<MaskRun>()
+            + self.open.capacity() * size_of::<OpenHour>()
     }
 
     /// Appends the window to `out` in the snapshot's binary layout.
     fn encode(&self, out: &mut Vec<u8>) {
         put_u64(out, self.first_hour as u64);
-        put_u64(out, self.closed_sum.len() as u64);
-        for (&s, &n) in self.closed_sum.iter().zip(&self.closed_n) {
-            out.extend_from_slice(&s.to_bits().to_le_bytes());
-            out.push(n);
+        put_u64(out, self.closed.len() as u64);
+        for h in &self.closed {
+            out.extend_from_slice(&h.sum);
+            out.push(h.n);
         }
         put_u64(out, self.closed_masks.len() as u64);
-        for &(mask, n) in &self.closed_masks {
-            put_u64(out, mask);
-            put_u64(out, n as u64);
+        for run in &self.closed_masks {
+            put_u64(out, run.mask());
+            put_u64(out, u64::from(run.hours));
         }
-        put_u64(out, self.open_sum.len() as u64);
-        for (&s, &k) in self.open_sum.iter().zip(&self.open_mask) {
-            out.extend_from_slice(&s.to_bits().to_le_bytes());
-            put_u64(out, k);
+        put_u64(out, self.open.len() as u64);
+        for h in &self.open {
+            out.extend_from_slice(&h.sum.to_bits().to_le_bytes());
+            put_u64(out, h.mask());
         }
     }
 
-    /// Reads a window written by [`HourWindow::encode`]; `None` when it is malformed.
-    /// Without `closed_masks` (the previous layout) the closed hours' masks are unknown.
-    fn decode(bytes: &mut &[u8], closed_masks: bool) -> Option<HourWindow> {
+    /// Reads a window written by [`HourWindow::encode`] into a window of length `days`;
+    /// `None` when it is malformed. Without `closed_masks` (the previous layout) the closed
+    /// hours' masks are unknown.
+    ///
+    /// A window written with a longer length keeps only its newest `days` span, exactly as
+    /// sliding would have left it: the oldest closed hours and their runs are dropped. One
+    /// written with a shorter length is read as it is and grows as hours arrive. Either
+    /// way the deques are allocated at this length's final sizes.
+    fn decode(bytes: &mut &[u8], days: WindowDays, closed_masks: bool) -> Option<HourWindow> {
         let first_hour = get_u64(bytes)? as i64;
         let n_closed = get_u64(bytes)? as usize;
+        // No setting writes more than the longest window.
         if n_closed > WINDOW_SPAN_HOURS {
             return None;
         }
+        let closed = take(bytes, n_closed * 5)?;
         let mut w = HourWindow {
             first_hour,
             ..HourWindow::default()
         };
-        if n_closed > 0 {
-            w.closed_sum.reserve_exact(CLOSED_HOURS);
-            w.closed_n.reserve_exact(CLOSED_HOURS);
-        }
-        for _ in 0..n_closed {
-            w.closed_sum.push_back(get_f32(bytes)?);
-            w.closed_n.push_back(take(bytes, 1)?[0]);
-        }
         if closed_masks {
             let n_runs = get_u64(bytes)? as usize;
             if n_runs > MAX_MASK_RUNS {
                 return None;
             }
+            w.closed_masks.reserve_exact(n_runs);
             let mut covered = 0u64;
             for _ in 0..n_runs {
                 let mask = get_u64(bytes)?;
@@ -314,17 +460,38 @@ impl HourWindow {
                 if n == 0 || covered > n_closed as u64 {
                     return None;
                 }
-                w.closed_masks.push_back((mask, n as u32));
+                w.closed_masks.push_back(MaskRun {
+                    mask: split_mask(mask),
+                    hours: n as u32,
+                });
             }
         }
         let n_open = get_u64(bytes)? as usize;
         if n_open > OPEN_HOURS || n_closed + n_open > WINDOW_SPAN_HOURS {
             return None;
         }
-        for _ in 0..n_open {
-            w.open_sum.push_back(get_f32(bytes)?);
-            w.open_mask.push_back(get_u64(bytes)?);
+        if n_open + n_closed > 0 {
+            w.open.reserve_exact(OPEN_HOURS);
         }
+        for _ in 0..n_open {
+            let sum = get_f32(bytes)?;
+            let mask = split_mask(get_u64(bytes)?);
+            w.open.push_back(OpenHour { sum, mask });
+        }
+        // Hours beyond this window's span, oldest first: all closed (the open hours are
+        // fewer than any span).
+        let n_drop = (n_closed + n_open).saturating_sub(days.span_hours());
+        w.first_hour += n_drop as i64;
+        if n_closed > n_drop {
+            w.closed.reserve_exact(days.closed_hours());
+        }
+        for h in closed.chunks_exact(5).skip(n_drop) {
+            w.closed.push_back(ClosedHour {
+                sum: h[..4].try_into().ok()?,
+                n: h[4],
+            });
+        }
+        w.trim_masks();
         Some(w)
     }
 }
@@ -409,11 +576,9 @@ pub fn register_step(
     )
 }
 
-/// One tracked meter.
+/// One tracked meter (its id is the table's key: [`MeterTable::id`]).
 #[derive(Debug, Clone, PartialEq)]
 pub struct MeterState {
-    /// The meter.
-    pub id: MeterId,
     /// The unit of its window values; fixed by its first reading.
     pub unit: Unit,
     /// The hour bins.
@@ -458,9 +623,16 @@ impl Applied {
 }
 
 /// Every tracked meter, with a cap and eviction of the least recently updated.
+///
+/// Each meter's id is held once, as the map's key, and shared (not copied) with the
+/// scorer's queue through [`MeterTable::id`]. The states are boxed: the map keeps between
+/// 1/8 and 9/16 of its slots empty (it doubles when 7/8 are taken), and an empty slot of
+/// a boxed state costs 25 bytes instead of about 170, so the memory per meter does not
+/// depend on where the fleet's size falls between two doublings.
 #[derive(Debug, Clone)]
 pub struct MeterTable {
-    meters: HashMap<Box<str>, MeterState>,
+    meters: HashMap<MeterId, Box<MeterState>>,
+    window: WindowDays,
     max_meters: usize,
     rescore_every_hours: i64,
     max_kw: f64,
@@ -472,10 +644,11 @@ pub struct MeterTable {
 }
 
 impl MeterTable {
-    /// An empty table.
+    /// An empty table with windows of the default length ([`WindowDays::DEFAULT`]).
     pub fn new(max_meters: usize, rescore_every_hours: i64, max_kw: f64) -> Self {
         MeterTable {
             meters: HashMap::new(),
+            window: WindowDays::DEFAULT,
             max_meters: max_meters.max(1),
             rescore_every_hours: rescore_every_hours.max(1),
             max_kw,
@@ -483,6 +656,23 @@ impl MeterTable {
             n_evicted: 0,
             n_accepted: 0,
         }
+    }
+
+    /// The same empty table with windows of `days` days.
+    pub fn with_window(self, days: WindowDays) -> Self {
+        debug_assert!(
+            self.meters.is_empty(),
+            "the window length is set before any meter"
+        );
+        MeterTable {
+            window: days,
+            ..self
+        }
+    }
+
+    /// The length of every meter's window.
+    pub fn window(&self) -> WindowDays {
+        self.window
     }
 
     /// Number of tracked meters.
@@ -497,12 +687,17 @@ impl MeterTable {
 
     /// One meter's state.
     pub fn get(&self, id: &str) -> Option<&MeterState> {
-        self.meters.get(id)
+        self.meters.get(id).map(|m| &**m)
     }
 
-    /// All meters, in no particular order.
-    pub fn iter(&self) -> impl Iterator<Item = &MeterState> {
-        self.meters.values()
+    /// The table's own copy of a meter's id (sharing it costs no allocation).
+    pub fn id(&self, id: &str) -> Option<&MeterId> {
+        self.meters.get_key_value(id).map(|(k, _)| k)
+    }
+
+    /// All meters with their ids, in no particular order.
+    pub fn iter(&self) -> impl Iterator<Item = (&MeterId, &MeterState)> {
+        self.meters.iter().map(|(id, m)| (id, &**m))
     }
 
     /// Applies one decoded reading.
@@ -557,8 +752,9 @@ impl MeterTable {
             }
         }
         let rescore_every = self.rescore_every_hours;
+        let days = self.window;
         let state = self.entry(meter, unit, ts);
-        match state.window.push(ts, x as f32) {
+        match state.window.push_in(days, ts, x as f32) {
             Err(WindowPush::Duplicate) => Applied::Duplicate,
             Err(WindowPush::TooLate) => Applied::Rejected(RejectReason::TooLate),
             Ok(()) => {
@@ -581,14 +777,13 @@ impl MeterTable {
                 self.evict();
             }
             let state = MeterState {
-                id: MeterId::from(meter),
                 unit,
                 window: HourWindow::default(),
                 register: None,
                 scored_as_of: ts.div_euclid(HOUR_S),
                 touched: seq,
             };
-            self.meters.insert(meter.into(), state);
+            self.meters.insert(MeterId::from(meter), Box::new(state));
         }
         self.meters.get_mut(meter).expect("inserted above")
     }
@@ -598,24 +793,37 @@ impl MeterTable {
     /// instead of a full scan per meter.
     fn evict(&mut self) {
         let n = (self.max_meters / 100).max(1);
-        let mut by_age: Vec<(u64, &str)> =
-            self.meters.iter().map(|(k, m)| (m.touched, &**k)).collect();
+        let mut by_age: Vec<(u64, &MeterId)> =
+            self.meters.iter().map(|(k, m)| (m.touched, k)).collect();
         let n = n.min(by_age.len());
         by_age.select_nth_unstable(n - 1);
-        let victims: Vec<Box<str>> = by_age[..n].iter().map(|(_, k)| Box::from(*k)).collect();
+        let victims: Vec<MeterId> = by_age[..n].iter().map(|(_, k)| (*k).clone()).collect();
         for k in victims {
-            self.meters.remove(&k);
+            self.meters.remove(k.as_str());
             self.n_evicted += 1;
         }
     }
 
-    /// Heap bytes held by all meters (approximate: windows, ids and map slots).
+    /// Heap bytes held by all meters (approximate: windows, ids and the map's slots,
+    /// empty ones included; not the allocator's own overhead).
     pub fn heap_bytes(&self) -> usize {
-        let per_slot = std::mem::size_of::<(Box<str>, MeterState)>() + 8;
-        self.meters
+        use std::mem::size_of;
+        // The map keeps a power of two of slots, at most 7/8 of them usable, and one
+        // control byte per slot.
+        let usable = self.meters.capacity();
+        let slots = if usable == 0 {
+            0
+        } else {
+            (usable * 8 / 7).next_power_of_two()
+        };
+        let per_slot = size_of::<(MeterId, Box<MeterState>)>() + 1;
+        // An `Arc<str>` id (two counts and the bytes), the boxed state and its window.
+        let per_meter: usize = self
+            .meters
             .iter()
-            .map(|(k, m)| k.len() * 2 + m.window.heap_bytes() + per_slot)
-            .sum()
+            .map(|(k, m)| 16 + k.as_str().len() + size_of::<MeterState>() + m.window.heap_bytes())
+            .sum();
+        slots * per_slot + per_meter
     }
 
     /// Appends the whole table to `out` in the snapshot's binary layout.
@@ -624,8 +832,8 @@ impl MeterTable {
         put_u64(out, self.n_evicted);
         put_u64(out, self.n_accepted);
         put_u64(out, self.meters.len() as u64);
-        for m in self.meters.values() {
-            put_str(out, m.id.as_str());
+        for (id, m) in &self.meters {
+            put_str(out, id.as_str());
             out.push(match m.unit {
                 Unit::Kwh => 0,
                 Unit::Kw => 1,
@@ -644,15 +852,16 @@ impl MeterTable {
         }
     }
 
-    /// Restores a table written by [`MeterTable::encode`]; the limits come from the
-    /// current settings (they may have changed between runs).
+    /// Restores a table written by [`MeterTable::encode`], with windows of the default
+    /// length; the limits come from the current settings (they may have changed between
+    /// runs). See [`MeterTable::restore`] for any length.
     pub fn decode(
         bytes: &mut &[u8],
         max_meters: usize,
         rescore_every_hours: i64,
         max_kw: f64,
     ) -> Option<MeterTable> {
-        Self::decode_layout(bytes, max_meters, rescore_every_hours, max_kw, true)
+        MeterTable::new(max_meters, rescore_every_hours, max_kw).restore(bytes, true)
     }
 
     /// Restores a table written before the closed hours' masks were kept (snapshot
@@ -663,17 +872,16 @@ impl MeterTable {
         rescore_every_hours: i64,
         max_kw: f64,
     ) -> Option<MeterTable> {
-        Self::decode_layout(bytes, max_meters, rescore_every_hours, max_kw, false)
+        MeterTable::new(max_meters, rescore_every_hours, max_kw).restore(bytes, false)
     }
 
-    fn decode_layout(
-        bytes: &mut &[u8],
-        max_meters: usize,
-        rescore_every_hours: i64,
-        max_kw: f64,
-        closed_masks: bool,
-    ) -> Option<MeterTable> {
-        let mut t = MeterTable::new(max_meters, rescore_every_hours, max_kw);
+    /// Fills this empty table (its limits and window length are the current settings) from
+    /// a table written by [`MeterTable::encode`], or with `closed_masks` false by the
+    /// previous layout. Windows written with another length are fitted to this table's:
+    /// a longer one keeps its newest hours (as sliding would), a shorter one is kept whole
+    /// and grows as hours arrive. `None` when the bytes are malformed.
+    pub fn restore(self, bytes: &mut &[u8], closed_masks: bool) -> Option<MeterTable> {
+        let mut t = self;
         t.seq = get_u64(bytes)?;
         t.n_evicted = get_u64(bytes)?;
         t.n_accepted = get_u64(bytes)?;
@@ -691,16 +899,15 @@ impl MeterTable {
             };
             let scored_as_of = get_u64(bytes)? as i64;
             let touched = get_u64(bytes)?;
-            let window = HourWindow::decode(bytes, closed_masks)?;
+            let window = HourWindow::decode(bytes, t.window, closed_masks)?;
             let state = MeterState {
-                id: MeterId::from(id.as_str()),
                 unit,
                 window,
                 register,
                 scored_as_of,
                 touched,
             };
-            t.meters.insert(id.into_boxed_str(), state);
+            t.meters.insert(MeterId::from(id.as_str()), Box::new(state));
         }
         Some(t)
     }
@@ -798,6 +1005,18 @@ mod tests {
         }
         let bytes = t.heap_bytes();
         assert!((11_400..12_000).contains(&bytes), "{bytes} bytes");
+    }
+
+    #[test]
+    fn a_full_hourly_meter_at_28_days_costs_under_four_kilobytes() {
+        // 625 closed hours at 5 bytes, 48 open hours at 12, one run, the id, the boxed
+        // state and the table's four slots.
+        let mut t = table().with_window(WindowDays::new(28).unwrap());
+        for h in 0..1000 {
+            t.apply("MAC000123", h * H, Value::IntervalKwh(0.5));
+        }
+        let bytes = t.heap_bytes();
+        assert!((3_800..4_096).contains(&bytes), "{bytes} bytes");
     }
 
     fn check_late(newest_hour: i64, late_hour: i64, expected: Result<(), WindowPush>) {
@@ -917,15 +1136,15 @@ mod tests {
         put_u64(&mut bytes, m.touched);
         let w = &m.window;
         put_u64(&mut bytes, w.first_hour as u64);
-        put_u64(&mut bytes, w.closed_sum.len() as u64);
-        for (&s, &n) in w.closed_sum.iter().zip(&w.closed_n) {
-            bytes.extend_from_slice(&s.to_bits().to_le_bytes());
-            bytes.push(n);
+        put_u64(&mut bytes, w.closed.len() as u64);
+        for h in &w.closed {
+            bytes.extend_from_slice(&h.sum);
+            bytes.push(h.n);
         }
-        put_u64(&mut bytes, w.open_sum.len() as u64);
-        for (&s, &k) in w.open_sum.iter().zip(&w.open_mask) {
-            bytes.extend_from_slice(&s.to_bits().to_le_bytes());
-            put_u64(&mut bytes, k);
+        put_u64(&mut bytes, w.open.len() as u64);
+        for h in &w.open {
+            bytes.extend_from_slice(&h.sum.to_bits().to_le_bytes());
+            put_u64(&mut bytes, h.mask());
         }
         let back =
             MeterTable::decode_without_closed_masks(&mut bytes.as_slice(), 1000, 1, 1e5).unwrap();
@@ -1090,5 +1309,208 @@ mod tests {
         assert_eq!(back.get("a"), t.get("a"));
         assert_eq!(back.get("b"), t.get("b"));
         assert_eq!((back.n_accepted, back.seq), (t.n_accepted, t.seq));
+    }
+
+    /// A deterministic mess of readings over `days` days for three meters (energy, power,
+    /// registers): irregular minutes, missing hours, a five-day silence, readings up to a
+    /// day late, redeliveries, and some more than two days late.
+    fn messy_readings(days: i64) -> Vec<(&'static str, i64, Value)> {
+        let mut x = 12345u64;
+        let mut next = move || {
+            x = x
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            x >> 33
+        };
+        let mut rows = Vec::new();
+        let silent = 40 * 24..45 * 24;
+        for i in 0..days * 96 {
+            let ts = i * 900;
+            if silent.contains(&(ts / H)) || next() % 17 == 0 {
+                continue;
+            }
+            let jitter = if (ts / H) % 5 == 0 { 60 } else { 0 };
+            let kwh = (next() % 100) as f64 / 40.0;
+            rows.push(("a", ts + jitter, Value::IntervalKwh(kwh)));
+            rows.push(("k", ts, Value::Kw(kwh * 4.0)));
+            rows.push(("r", ts, Value::RegisterKwh(i as f64 * 0.3)));
+            match next() % 29 {
+                0 => rows.push(("a", ts - 20 * H, Value::IntervalKwh(0.5))),
+                1 => rows.push(("a", ts - 60 * H, Value::IntervalKwh(0.5))),
+                2 => rows.push(("k", ts - 900, Value::Kw(1.0))),
+                _ => {}
+            }
+        }
+        rows
+    }
+
+    fn fed(days: Option<WindowDays>, rows: &[(&str, i64, Value)]) -> MeterTable {
+        let mut t = table();
+        if let Some(days) = days {
+            t = t.with_window(days);
+        }
+        for &(m, ts, v) in rows {
+            t.apply(m, ts, v);
+        }
+        t
+    }
+
+    #[test]
+    fn the_window_length_is_a_whole_number_of_days_from_eight_to_ninety_one() {
+        assert_eq!(WindowDays::new(7), None);
+        assert_eq!(
+            WindowDays::new(8).map(WindowDays::span_hours),
+            Some(8 * 24 + 1)
+        );
+        assert_eq!(WindowDays::new(28).map(WindowDays::span_hours), Some(673));
+        assert_eq!(WindowDays::new(91), Some(WindowDays::DEFAULT));
+        assert_eq!(WindowDays::DEFAULT.span_hours(), WINDOW_SPAN_HOURS);
+        assert_eq!(WindowDays::new(92), None);
+        assert_eq!(WindowDays::new(-28), None);
+        assert_eq!(table().window(), WindowDays::DEFAULT);
+    }
+
+    #[test]
+    fn a_short_window_equals_the_series_builder_over_its_own_span() {
+        // As the thirteen-week test above, at 28 and 8 days.
+        for days in [28, 8] {
+            let days = WindowDays::new(days).unwrap();
+            let mut rows: Vec<(i64, f32)> = (0..60 * 96)
+                .filter(|i| i % 53 != 3)
+                .map(|i| (i * 900, ((i * 37) % 11) as f32 * 0.13))
+                .collect();
+            rows.swap(500, 503);
+            rows.swap(5000, 5017);
+            rows.push((5500 * 900, 9.0));
+            let mut w = HourWindow::default();
+            let mut full = SeriesBuilder::new();
+            for &(ts, v) in &rows {
+                let _ = w.push_in(days, ts, v);
+                let _ = full.push(ts, v);
+            }
+            let live = w.series(Unit::Kwh);
+            let last = w.last_hour().unwrap();
+            let offline = full.finish(Unit::Kwh).truncated(last + 1);
+            let (start, expected) = offline.window(last + 1 - days.span_hours() as i64, last + 1);
+            assert_eq!(live.start_hour, start);
+            assert_eq!(live.kw.len(), days.span_hours());
+            for (a, b) in live.kw.iter().zip(expected) {
+                assert!(a == b || (a.is_nan() && b.is_nan()), "{a} vs {b}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_full_window_never_reallocates_its_hours() {
+        // The closed hours are reserved at their final size on the first close and the open
+        // hours on the first reading, and sliding closes and drops before it adds: through
+        // irregular minutes, late readings, a silence shorter than the window and one
+        // longer, neither deque ever changes its allocation.
+        let days = WindowDays::new(28).unwrap();
+        let caps = |w: &HourWindow| (w.closed.capacity(), w.open.capacity());
+        let mut w = HourWindow::default();
+        w.push_in(days, 0, 1.0).unwrap();
+        assert_eq!(caps(&w), (0, OPEN_HOURS));
+        for h in 1..700 {
+            w.push_in(days, h * H, 1.0).unwrap();
+        }
+        assert_eq!(caps(&w), (673 - OPEN_HOURS, OPEN_HOURS));
+        for h in (700..2000).chain(2500..2600).chain(4000..4100) {
+            w.push_in(days, h * H + 60 * (h % 3), 1.0).unwrap();
+            let _ = w.push_in(days, (h - 30) * H + 120, 1.0);
+            assert_eq!(caps(&w), (673 - OPEN_HOURS, OPEN_HOURS), "hour {h}");
+        }
+        // After the long silence: hours 3970 to 4099 (a late reading grew it at the front).
+        assert_eq!(w.series(Unit::Kwh).kw.len(), 130);
+        assert!(w.closed_masks.capacity() <= MAX_MASK_RUNS);
+    }
+
+    #[test]
+    fn a_snapshot_of_longer_windows_restores_as_the_shorter_window_would_have_been() {
+        // Same readings into a 13-week and a 28-day table: the 13-week snapshot restored
+        // with 28-day windows is the 28-day table, masks and all, and goes on identically.
+        let rows = messy_readings(120);
+        let (before, after) = rows.split_at(rows.len() - 3000);
+        let days = WindowDays::new(28).unwrap();
+        let long = fed(None, before);
+        let mut short = fed(Some(days), before);
+        let mut bytes = Vec::new();
+        long.encode(&mut bytes);
+        let mut back = table()
+            .with_window(days)
+            .restore(&mut bytes.as_slice(), true)
+            .unwrap();
+        assert_eq!(back.window(), days);
+        for m in ["a", "k", "r"] {
+            assert_eq!(back.get(m), short.get(m), "{m}");
+            assert_eq!(back.get(m).unwrap().window.series(Unit::Kwh).kw.len(), 673);
+        }
+        for &(m, ts, v) in after {
+            assert_eq!(back.apply(m, ts, v), short.apply(m, ts, v), "{m} {ts}");
+        }
+        for m in ["a", "k", "r"] {
+            assert_eq!(back.get(m), short.get(m), "{m}");
+            let (b, s) = (&back.get(m).unwrap().window, &short.get(m).unwrap().window);
+            assert_eq!((b.closed.capacity(), b.open.capacity()), (625, OPEN_HOURS));
+            assert_eq!((s.closed.capacity(), s.open.capacity()), (625, OPEN_HOURS));
+        }
+    }
+
+    #[test]
+    fn a_snapshot_of_shorter_windows_restores_whole_and_grows_to_the_longer_window() {
+        // 100 days into a 28-day table, then 100 more after a restart with 13 weeks.
+        let rows = messy_readings(200);
+        let half = rows.partition_point(|r| r.1 < 100 * 24 * H);
+        let days = WindowDays::new(28).unwrap();
+        let short = fed(Some(days), &rows[..half]);
+        let mut bytes = Vec::new();
+        short.encode(&mut bytes);
+        let mut back = table().restore(&mut bytes.as_slice(), true).unwrap();
+        for m in ["a", "k", "r"] {
+            assert_eq!(back.get(m), short.get(m), "{m}");
+        }
+        // Once 13 weeks have passed, nothing tells it from a table that always had them.
+        let long = fed(None, &rows);
+        for &(m, ts, v) in &rows[half..] {
+            back.apply(m, ts, v);
+        }
+        for m in ["a", "k", "r"] {
+            assert_eq!(back.get(m), long.get(m), "{m}");
+            let w = &back.get(m).unwrap().window;
+            assert_eq!(w.series(Unit::Kwh).kw.len(), WINDOW_SPAN_HOURS);
+            assert_eq!(w.closed.capacity(), WINDOW_SPAN_HOURS - OPEN_HOURS);
+        }
+    }
+
+    #[test]
+    fn the_shortest_window_still_dates_a_switch_on() {
+        // Eight days of a household's evening peaks, then a flat 3 kW for the last day: the
+        // window holds the week of baseline and the episode the onset search needs.
+        let days = WindowDays::new(i64::from(WindowDays::MIN)).unwrap();
+        let mut t = table().with_window(days);
+        let start = 473_352; // 2024-01-01
+        for h in 0..(8 * 24 + 1) {
+            let evening = if (17..22).contains(&(h % 24)) {
+                1.5
+            } else {
+                0.3
+            };
+            let wobble = ((h * 7919) % 13) as f64 * 0.01;
+            let step = if h >= 7 * 24 { 3.0 } else { 0.0 };
+            t.apply(
+                "m",
+                (start + h) * H,
+                Value::IntervalKwh(evening + wobble + step),
+            );
+        }
+        let series = t.get("m").unwrap().window.series(Unit::Kwh);
+        assert_eq!(series.kw.len(), days.span_hours());
+        let m = crate::core::features::measure(&series, series.end_hour(), 0).unwrap();
+        let onset = m.onset.expect("an onset");
+        assert!(
+            (start + 7 * 24 - 6..=start + 7 * 24).contains(&onset.hour),
+            "{}",
+            onset.hour
+        );
     }
 }

@@ -504,7 +504,7 @@ impl Ingest {
         // but never written is decided again here; one that was written is not repeated.
         let due: Vec<(MeterId, i64)> = lock(&self.table)
             .iter()
-            .map(|m| (m.id.clone(), m.scored_as_of))
+            .map(|(id, m)| (id.clone(), m.scored_as_of))
             .collect();
         for (id, as_of) in due {
             self.schedule(id, as_of);
@@ -593,8 +593,8 @@ impl Ingest {
                     self.metrics.readings_accepted.fetch_add(1, Relaxed);
                     self.metrics.max_event_unix_s.fetch_max(r.ts, Relaxed);
                     if let Some(as_of) = rescore_as_of {
-                        if let Some(m) = table.get(&r.meter) {
-                            due.push((m.id.clone(), as_of));
+                        if let Some(id) = table.id(&r.meter) {
+                            due.push((id.clone(), as_of));
                         }
                     }
                 }

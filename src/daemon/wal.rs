@@ -21,7 +21,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use super::meters::MeterTable;
+use super::meters::{MeterTable, WindowDays};
 use super::payload::{Reading, Value};
 
 /// Failures of the state directory.
@@ -66,12 +66,15 @@ pub struct TableLimits {
     pub rescore_every_hours: i64,
     /// Largest plausible kW of one meter.
     pub max_kw: f64,
+    /// Length of every meter's window.
+    pub window: WindowDays,
 }
 
 impl TableLimits {
     /// An empty table with these limits.
     pub fn table(self) -> MeterTable {
         MeterTable::new(self.max_meters, self.rescore_every_hours, self.max_kw)
+            .with_window(self.window)
     }
 }
 
@@ -261,13 +264,8 @@ fn decode_snapshot(bytes: &[u8], limits: TableLimits) -> Option<(u64, MeterTable
     };
     let (generation, mut rest) = rest.split_at_checked(8)?;
     let generation = u64::from_le_bytes(generation.try_into().ok()?);
-    let (max_meters, rescore, max_kw) =
-        (limits.max_meters, limits.rescore_every_hours, limits.max_kw);
-    let table = if closed_masks {
-        MeterTable::decode(&mut rest, max_meters, rescore, max_kw)
-    } else {
-        MeterTable::decode_without_closed_masks(&mut rest, max_meters, rescore, max_kw)
-    }?;
+    // Windows written with another `window_days` are fitted to the current one.
+    let table = limits.table().restore(&mut rest, closed_masks)?;
     rest.is_empty().then_some((generation, table))
 }
 
@@ -301,11 +299,13 @@ fn sync_dir(dir: &Path) -> std::io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::core::series::Unit;
 
     const LIMITS: TableLimits = TableLimits {
         max_meters: 1000,
         rescore_every_hours: 1,
         max_kw: 1e5,
+        window: WindowDays::DEFAULT,
     };
 
     fn reading(meter: &str, ts: i64, kwh: f64) -> Reading {
@@ -391,6 +391,33 @@ mod tests {
         let (_, back, rec) = Store::open(dir.path(), LIMITS).unwrap();
         assert_eq!((rec.n_replayed, rec.n_torn), (1, 1));
         assert_eq!(back.get("a"), table.get("a"));
+    }
+
+    #[test]
+    fn a_snapshot_written_with_longer_windows_loads_trimmed_to_the_configured_window() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut store, mut table, _) = Store::open(dir.path(), LIMITS).unwrap();
+        let rows: Vec<Reading> = (0..100 * 24).map(|h| reading("a", h * 3600, 1.0)).collect();
+        ingest(&mut store, &mut table, &rows);
+        store.checkpoint(&table).unwrap();
+        ingest(
+            &mut store,
+            &mut table,
+            &[reading("a", 100 * 24 * 3600, 2.0)],
+        );
+        drop(store);
+        let days = WindowDays::new(28).unwrap();
+        let limits = TableLimits {
+            window: days,
+            ..LIMITS
+        };
+        let (_, back, rec) = Store::open(dir.path(), limits).unwrap();
+        assert_eq!((rec.from_snapshot, rec.n_replayed), (true, 1));
+        assert_eq!(back.window(), days);
+        let series = back.get("a").unwrap().window.series(Unit::Kwh);
+        assert_eq!(series.start_hour, 100 * 24 - 28 * 24);
+        assert_eq!(series.kw.len(), 28 * 24 + 1);
+        assert_eq!(series.kw.last(), Some(&2.0));
     }
 
     #[test]
