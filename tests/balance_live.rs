@@ -5,49 +5,17 @@
 
 mod support {
     pub mod mosquitto;
+    pub mod probe;
 }
 
-use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
 
 use flatline::sim::{grow, TopologyConfig};
 use support::mosquitto::Mosquitto;
+use support::probe::{free_port, metric, wait_until};
 
 const BIN: &str = env!("CARGO_BIN_EXE_flatline");
-const LIMIT: Duration = Duration::from_secs(120);
-
-fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
-    let t = Instant::now();
-    while !cond() {
-        assert!(t.elapsed() < LIMIT, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(25));
-    }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// One value from the daemon's metrics endpoint (None while it is not up).
-fn metric(port: u16, name: &str) -> Option<f64> {
-    let mut s = TcpStream::connect(("127.0.0.1", port)).ok()?;
-    s.write_all(b"GET /metrics HTTP/1.1\r\nHost: t\r\n\r\n")
-        .ok()?;
-    let mut text = String::new();
-    s.read_to_string(&mut text).ok()?;
-    text.lines().find_map(|l| {
-        l.strip_prefix(name)
-            .and_then(|rest| rest.strip_prefix(' '))
-            .and_then(|v| v.parse().ok())
-    })
-}
 
 /// Kills the daemon however the test ends.
 struct Killed(Child);
