@@ -43,9 +43,7 @@ use std::time::{Duration, Instant};
 use rumqttc::QoS;
 use tokio::sync::{mpsc, watch};
 
-use crate::core::balance::Balance;
 use crate::core::registry::Topology;
-use crate::core::series::HourlySeries;
 use crate::core::verdict::Assessment;
 use crate::core::MeterId;
 use crate::report::{safe_file_name, write_meter_png, write_node_png, ReportInput};
@@ -56,7 +54,7 @@ use super::meters::{Applied, MeterTable};
 use super::metrics::Metrics;
 use super::mqtt::{self, AckToken, Backoff, Client, Connection, Polled, SessionMode};
 use super::payload::{decode, Decoded, RejectReason, Rejected};
-use super::scorer::{lock, AlertJob, DueQueue, Pushed, Scorer};
+use super::scorer::{lock, AlertJob, DueQueue, Evidence, Pushed, Scorer};
 use super::wal::{Store, StoreError};
 
 /// Failures that stop the daemon (bad input never does).
@@ -639,16 +637,15 @@ async fn alert_sink(
     while let Some(job) = rx.recv().await {
         let AlertJob {
             mut alert,
-            series,
             assessment,
-            node,
+            evidence,
         } = job;
         let path = alerts_path.clone();
         let s2 = s.clone();
         // Drawing and fsync block: run them off the async workers.
         let written = tokio::task::spawn_blocking(move || {
             if let Some(dir) = &s2.report_dir {
-                match draw_report(dir, &s2, &alert, &series, &assessment, node.as_deref()) {
+                match draw_report(dir, &s2, &alert, &evidence, &assessment) {
                     Ok(file) => alert.report_path = Some(file.display().to_string()),
                     Err(e) => {
                         tracing::warn!(meter = %alert.meter_id, error = %e, "report not drawn")
@@ -685,12 +682,9 @@ fn draw_report(
     dir: &std::path::Path,
     s: &Settings,
     alert: &Alert,
-    series: &HourlySeries,
+    evidence: &Evidence,
     assessment: &Assessment,
-    node: Option<&Balance>,
 ) -> Result<PathBuf, crate::report::ReportError> {
-    let entry = s.registry.as_ref().and_then(|r| r.get(&alert.meter_id));
-    let input = ReportInput::new(series, assessment, entry, s.tz_offset_s);
     let file = dir.join(format!(
         "{}-episode{}-{}.png",
         safe_file_name(&alert.meter_id),
@@ -701,9 +695,13 @@ fn draw_report(
         path: dir.to_path_buf(),
         source,
     })?;
-    match node {
-        Some(balance) => write_node_png(balance, assessment, s.tz_offset_s, &file)?,
-        None => write_meter_png(&input, &file)?,
+    match evidence {
+        Evidence::Node(balance) => write_node_png(balance, assessment, s.tz_offset_s, &file)?,
+        Evidence::Meter(series) => {
+            let entry = s.registry.as_ref().and_then(|r| r.get(&alert.meter_id));
+            let input = ReportInput::new(series, assessment, entry, s.tz_offset_s);
+            write_meter_png(&input, &file)?
+        }
     }
     Ok(file)
 }

@@ -43,13 +43,19 @@ use super::scoring::{assess, Context};
 pub struct AlertJob {
     /// The alert (already recorded in the book).
     pub alert: Alert,
-    /// The series it was judged on (for a node: the unexplained load).
-    pub series: HourlySeries,
     /// The assessment behind it.
     pub assessment: Assessment,
-    /// For a transformer or feeder, its balance: the page drawn is the node page (node,
-    /// customers, losses, unexplained), as `scan --report-dir` draws it.
-    pub node: Option<Box<Balance>>,
+    /// What the page is drawn from.
+    pub evidence: Evidence,
+}
+
+/// What an alert's page is drawn from.
+pub enum Evidence {
+    /// A premises meter: the series it was judged on (the meter page).
+    Meter(HourlySeries),
+    /// A transformer or feeder: its balance, whose unexplained load was judged (the node
+    /// page: node, customers, losses, unexplained, as `scan --report-dir` draws it).
+    Node(Box<Balance>),
 }
 
 /// Locks a mutex, taking the data even if a thread panicked while holding it (the data is
@@ -222,11 +228,11 @@ impl Scorer {
         };
         let a = assess(id, &series, as_of, &self.s.model, &ctx);
         self.metrics.assessments.fetch_add(1, Relaxed);
-        self.alert_if_due(a, series, None);
+        self.alert_if_due(a, Evidence::Meter(series));
     }
 
     /// Records and sends an alert when the book says the verdict is worth one.
-    fn alert_if_due(&self, assessment: Assessment, series: HourlySeries, node: Option<Balance>) {
+    fn alert_if_due(&self, assessment: Assessment, evidence: Evidence) {
         let alert = {
             let mut book = lock(&self.book);
             let alert = book.decide(&assessment);
@@ -240,9 +246,8 @@ impl Scorer {
             // worse); ingest does not.
             let _ = self.alert_tx.blocking_send(AlertJob {
                 alert,
-                series,
                 assessment,
-                node: node.map(Box::new),
+                evidence,
             });
         }
     }
@@ -299,8 +304,7 @@ impl Scorer {
         );
         self.metrics.assessments.fetch_add(1, Relaxed);
         // The alert judges the unexplained load as the "meter"; its page is the node's.
-        let unexplained = b.unexplained_kw.clone();
-        self.alert_if_due(n.assessment, unexplained, Some(b));
+        self.alert_if_due(n.assessment, Evidence::Node(Box::new(b)));
     }
 }
 
