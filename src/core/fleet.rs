@@ -84,7 +84,17 @@ impl Fleet {
     /// Adds one reading; allocates only the first time a meter id is seen.
     #[inline]
     pub fn push(&mut self, meter: &str, ts: i64, value: f32, unit: Unit) -> Result<(), FleetError> {
-        let i = match self.index.get(meter) {
+        let i = self.index_of(meter, unit);
+        self.push_at(i, ts, value, unit)
+    }
+
+    /// The index of `meter` in [`Fleet::meters`], adding it (with `unit` as its unit) if it
+    /// is new. `index_of` then [`Fleet::push_at`] is exactly [`Fleet::push`]; a reader that
+    /// meets the same id many times can look it up once and keep the index, which never
+    /// changes (meters are only ever added at the end).
+    #[inline]
+    pub fn index_of(&mut self, meter: &str, unit: Unit) -> usize {
+        match self.index.get(meter) {
             Some(&i) => i as usize,
             None => {
                 let i = self.meters.len();
@@ -97,8 +107,22 @@ impl Fleet {
                 });
                 i
             }
-        };
-        let slot = &mut self.meters[i];
+        }
+    }
+
+    /// Adds one reading to the meter at `index` (from [`Fleet::index_of`]).
+    ///
+    /// # Panics
+    /// If no meter has that index.
+    #[inline]
+    pub fn push_at(
+        &mut self,
+        index: usize,
+        ts: i64,
+        value: f32,
+        unit: Unit,
+    ) -> Result<(), FleetError> {
+        let slot = &mut self.meters[index];
         if slot.unit != unit {
             return Err(FleetError::UnitChanged);
         }

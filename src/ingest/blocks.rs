@@ -40,7 +40,8 @@ use super::summary::example_text;
 use super::timestamp::StampCache;
 use super::{
     csv_reader, detect_layout, file_meter, open_input, record_text, settle_progress, BadReason,
-    Detected, IngestError, IngestSummary, OnReading, Opened, Order, ReadOptions, Row, Rows,
+    Consumer, Detected, IngestError, IngestSummary, Opened, Order, ReadOptions, Row, Rows,
+    UNRESOLVED,
 };
 
 /// The default block size: large enough that a block's fixed costs (a channel send, a
@@ -56,12 +57,13 @@ pub(super) fn read_serially(
     opts: &ReadOptions,
     progress: Option<&ProgressBar>,
     order: Order,
-    on_reading: &mut OnReading<'_>,
+    consumer: impl Consumer,
 ) -> Result<IngestSummary, IngestError> {
     let mut sink = InPlace {
-        applier: Applier::new(opts, on_reading),
+        applier: Applier::new(opts, consumer),
         record: csv::ByteRecord::new(),
         stamps: StampCache::new(),
+        numbers: IdNumbers::default(),
         grouping: Grouping::default(),
         spare: Some(Block::default()),
         failure: None,
@@ -87,7 +89,7 @@ pub(super) fn read_in_parallel(
     n_threads: usize,
     progress: Option<&ProgressBar>,
     order: Order,
-    on_reading: &mut OnReading<'_>,
+    consumer: impl Consumer,
 ) -> Result<IngestSummary, IngestError> {
     // Enough blocks that every parse thread has one in hand and one waiting, and the
     // consumer one to apply while the reader fills another.
@@ -101,10 +103,10 @@ pub(super) fn read_in_parallel(
     let jobs_rx = Arc::new(Mutex::new(jobs_rx));
     let (events_tx, events_rx) = mpsc::channel::<(u64, Event)>();
     std::thread::scope(|scope| {
-        for _ in 0..n_threads {
+        for worker in 0..n_threads {
             let jobs_rx = Arc::clone(&jobs_rx);
             let events_tx = events_tx.clone();
-            scope.spawn(move || parse_blocks(&jobs_rx, &events_tx, opts));
+            scope.spawn(move || parse_blocks(worker, &jobs_rx, &events_tx, opts));
         }
         // The parse threads hold the only handles on the job queue now, so when they
         // stop the reader's sends fail instead of blocking.
@@ -126,7 +128,7 @@ pub(super) fn read_in_parallel(
         });
         // Returning drops the event receiver and the pool sender, which stops the other
         // threads early if a file failed.
-        apply_in_order(events_rx, pool_tx, Applier::new(opts, on_reading))
+        apply_in_order(events_rx, pool_tx, Applier::new(opts, consumer))
     })
 }
 
@@ -165,10 +167,15 @@ struct Block {
     by_meter: Vec<u32>,
     /// Good readings, in file order.
     readings: Vec<BlockReading>,
-    /// The distinct meter ids of consecutive runs of readings, end to end.
-    meter_ids: String,
-    /// Where each id in `meter_ids` ends.
-    meter_ends: Vec<usize>,
+    /// The parse thread that numbered the meters of `readings` (see [`IdNumbers`]).
+    worker: usize,
+    /// The ids that thread met first in this block, end to end, in the order met: they
+    /// take the numbers after the ones it gave out before.
+    new_ids: String,
+    /// Where each id in `new_ids` ends.
+    new_id_ends: Vec<usize>,
+    /// Runs of consecutive readings of one meter.
+    n_runs: usize,
     /// Data rows parsed.
     n_rows: u64,
     /// Readings at or after `until`.
@@ -185,12 +192,10 @@ struct Block {
 struct BlockReading {
     ts: i64,
     value: f32,
-    /// Index of the meter id in the block's `meter_ends`.
+    /// The meter's number from the parse thread's [`IdNumbers`].
     meter: u32,
-    /// The record's line, counted from the block's start (1-based).
-    line: u64,
     /// The record's first byte in the block: orders readings against bad rows, and finds
-    /// the row again if the consumer refuses it and its text is wanted.
+    /// the row again (and its line) if the consumer refuses it.
     start: u64,
 }
 
@@ -211,8 +216,10 @@ impl Default for Block {
             order: Order::File,
             by_meter: Vec::new(),
             readings: Vec::new(),
-            meter_ids: String::new(),
-            meter_ends: Vec::new(),
+            worker: 0,
+            new_ids: String::new(),
+            new_id_ends: Vec::new(),
+            n_runs: 0,
             n_rows: 0,
             n_after_until: 0,
             n_lines: 0,
@@ -223,19 +230,13 @@ impl Default for Block {
 }
 
 impl Block {
-    /// The meter id of reading `i` of `meter_ends`.
-    fn meter_id(&self, i: u32) -> &str {
-        let i = i as usize;
-        let start = if i == 0 { 0 } else { self.meter_ends[i - 1] };
-        &self.meter_ids[start..self.meter_ends[i]]
-    }
-
     /// Empties the outputs for the next use, keeping their capacity.
     fn clear_outputs(&mut self) {
         self.readings.clear();
         self.by_meter.clear();
-        self.meter_ids.clear();
-        self.meter_ends.clear();
+        self.new_ids.clear();
+        self.new_id_ends.clear();
+        self.n_runs = 0;
         self.n_rows = 0;
         self.n_after_until = 0;
         self.n_lines = 0;
@@ -382,10 +383,11 @@ impl<S: Sink> BlockReader<'_, S> {
 }
 
 /// The serial sink: parses and applies each block as it comes.
-struct InPlace<'a, 'c> {
-    applier: Applier<'a, 'c>,
+struct InPlace<'a, C> {
+    applier: Applier<'a, C>,
     record: csv::ByteRecord,
     stamps: StampCache,
+    numbers: IdNumbers,
     grouping: Grouping,
     /// The one block, between uses.
     spare: Option<Block>,
@@ -393,7 +395,7 @@ struct InPlace<'a, 'c> {
     failure: Option<IngestError>,
 }
 
-impl Sink for InPlace<'_, '_> {
+impl<C: Consumer> Sink for InPlace<'_, C> {
     fn take_block(&mut self) -> Option<Block> {
         // One block is enough: it is parsed and applied before the next is read.
         Some(self.spare.take().unwrap_or_default())
@@ -414,13 +416,14 @@ impl Sink for InPlace<'_, '_> {
     }
 
     fn block(&mut self, seq: u64, mut block: Block) -> Result<(), Stop> {
-        parse_block(
-            &mut block,
-            &mut self.record,
-            &mut self.stamps,
-            &mut self.grouping,
-            self.applier.opts,
-        );
+        let mut state = ParseState {
+            worker: 0,
+            record: &mut self.record,
+            stamps: &mut self.stamps,
+            numbers: &mut self.numbers,
+            grouping: &mut self.grouping,
+        };
+        parse_block(&mut block, &mut state, self.applier.opts);
         self.event(seq, Event::Parsed(block))
     }
 }
@@ -552,12 +555,14 @@ fn record_boundary(bytes: &[u8]) -> Option<usize> {
 
 /// A parse thread: takes blocks until the reader is done, parses each, sends it on.
 fn parse_blocks(
+    worker: usize,
     jobs_rx: &Mutex<Receiver<(u64, Block)>>,
     events_tx: &Sender<(u64, Event)>,
     opts: &ReadOptions,
 ) {
     let mut record = csv::ByteRecord::new();
     let mut stamps = StampCache::new();
+    let mut numbers = IdNumbers::default();
     let mut grouping = Grouping::default();
     loop {
         // The lock is held only while waiting for the next block.
@@ -571,7 +576,14 @@ fn parse_blocks(
         // A panic here would lose the block, and with it the sequence the consumer waits
         // for: the read would hang. Turned into an error for the block's file instead.
         let parsed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            parse_block(&mut block, &mut record, &mut stamps, &mut grouping, opts)
+            let mut state = ParseState {
+                worker,
+                record: &mut record,
+                stamps: &mut stamps,
+                numbers: &mut numbers,
+                grouping: &mut grouping,
+            };
+            parse_block(&mut block, &mut state, opts)
         }));
         let event = match parsed {
             Ok(()) => Event::Parsed(block),
@@ -591,15 +603,20 @@ fn parse_blocks(
     }
 }
 
+/// What a parse thread keeps from one block to the next.
+struct ParseState<'a> {
+    /// The thread's index: the consumer keeps a copy of each thread's [`IdNumbers`].
+    worker: usize,
+    record: &'a mut csv::ByteRecord,
+    stamps: &'a mut StampCache,
+    numbers: &'a mut IdNumbers,
+    grouping: &'a mut Grouping,
+}
+
 /// Parses one block's records into its outputs.
-fn parse_block(
-    block: &mut Block,
-    record: &mut csv::ByteRecord,
-    stamps: &mut StampCache,
-    grouping: &mut Grouping,
-    opts: &ReadOptions,
-) {
+fn parse_block(block: &mut Block, state: &mut ParseState<'_>, opts: &ReadOptions) {
     block.clear_outputs();
+    block.worker = state.worker;
     let Some(file) = block.file.clone() else {
         // A recycled, empty block: nothing to parse.
         return;
@@ -608,8 +625,9 @@ fn parse_block(
         bytes,
         skip_first_record,
         readings,
-        meter_ids,
-        meter_ends,
+        new_ids,
+        new_id_ends,
+        n_runs,
         n_rows,
         n_after_until,
         n_lines,
@@ -622,6 +640,7 @@ fn parse_block(
         file_meter: &file.file_meter,
         opts,
     };
+    let record = &mut *state.record;
     // A small buffer: the bytes are in memory already, so a big one only costs page faults.
     let mut reader = csv::ReaderBuilder::new()
         .has_headers(false)
@@ -633,10 +652,9 @@ fn parse_block(
         *n_lines = count_newlines(bytes);
         return;
     }
-    // The newlines before `counted_to`, advanced record by record.
-    let (mut counted_to, mut n_newlines) = (0, 0);
-    // Where the last id in `meter_ids` starts.
-    let mut last_id_start = 0;
+    // Lines are counted only up to the bad rows kept as examples; the rest at the end.
+    let mut lines = LineCounter::default();
+    let mut last_meter = UNRESOLVED;
     while reader.read_byte_record(record).unwrap_or(false) {
         *n_rows += 1;
         // The CSV reader's position is where it stood before the record, which may be
@@ -648,25 +666,18 @@ fn parse_block(
                 .iter()
                 .take_while(|&&b| matches!(b, b'\r' | b'\n'))
                 .count();
-        n_newlines += count_newlines(&bytes[counted_to..start]);
-        counted_to = start;
-        let (line, start) = (n_newlines + 1, start as u64);
-        match rows.parse(record, stamps) {
+        match rows.parse(record, state.stamps) {
             Row::Reading { meter, ts, value } => {
-                if meter_ends.is_empty() || &meter_ids[last_id_start..] != meter {
-                    // Ids are kept once per run of rows of the same meter, which is all
-                    // a meter-major dump needs; a time-major one keeps each id once per
-                    // block.
-                    last_id_start = meter_ids.len();
-                    meter_ids.push_str(meter);
-                    meter_ends.push(meter_ids.len());
+                let meter = state.numbers.number(meter, new_ids, new_id_ends);
+                if meter != last_meter {
+                    *n_runs += 1;
+                    last_meter = meter;
                 }
                 readings.push(BlockReading {
                     ts,
                     value,
-                    meter: (meter_ends.len() - 1) as u32,
-                    line,
-                    start,
+                    meter,
+                    start: start as u64,
                 });
             }
             Row::AfterUntil => *n_after_until += 1,
@@ -676,17 +687,81 @@ fn parse_block(
                 if *n as usize <= opts.max_examples {
                     examples.push(BlockBadRow {
                         reason,
-                        line,
-                        start,
+                        line: lines.line_at(bytes, start),
+                        start: start as u64,
                         text: text.render(record),
                     });
                 }
             }
         }
     }
-    *n_lines = n_newlines + count_newlines(&bytes[counted_to..]);
+    *n_lines = lines.line_at(bytes, bytes.len()) - 1;
     if block.order == Order::ByMeter {
-        group_if_it_pays(block, grouping);
+        group_if_it_pays(block, state);
+    }
+}
+
+/// Counts lines along a block, for records met in increasing order of position.
+#[derive(Default)]
+struct LineCounter {
+    /// The bytes counted so far: `bytes[..counted_to]`.
+    counted_to: usize,
+    /// The newlines among them.
+    n_newlines: u64,
+}
+
+impl LineCounter {
+    /// The line (1-based) of byte `at`, which is not before the last one asked for.
+    fn line_at(&mut self, bytes: &[u8], at: usize) -> u64 {
+        self.n_newlines += count_newlines(&bytes[self.counted_to..at]);
+        self.counted_to = at;
+        self.n_newlines + 1
+    }
+}
+
+/// A parse thread's numbering of the meter ids it meets: 0, 1, 2, … in the order it first
+/// meets them, across all the blocks (and files) it parses.
+///
+/// Blocks carry numbers instead of ids, and the ids a thread met first in a block (in
+/// order), so the consumer keeps a copy of each thread's numbering ([`KnownIds`]) and
+/// finds an id's entry by index. A thread takes its blocks in file order and the consumer
+/// applies them in file order, so the copy has every number a block uses by the time it
+/// is applied. The hashing of ids is spread over the parse threads this way, and the
+/// consumer does none.
+#[derive(Default)]
+struct IdNumbers {
+    numbers: HashMap<Box<str>, u32, BuildHasherDefault<IdHasher>>,
+    /// The last id numbered, and its number: a run of rows of one meter (a meter-major
+    /// dump, a one-file-per-meter file) looks its id up once.
+    last_id: String,
+    last_number: u32,
+}
+
+impl IdNumbers {
+    /// The number of `id`, giving it the next one (and appending it to `new_ids`,
+    /// `new_id_ends`) if it is new.
+    #[inline]
+    fn number(&mut self, id: &str, new_ids: &mut String, new_id_ends: &mut Vec<usize>) -> u32 {
+        if !self.numbers.is_empty() && self.last_id == id {
+            return self.last_number;
+        }
+        let number = match self.numbers.get(id) {
+            Some(&number) => number,
+            None => {
+                let number = u32::try_from(self.numbers.len())
+                    .ok()
+                    .filter(|&n| n != UNRESOLVED)
+                    .expect("fewer than 2^32 - 1 meter ids");
+                self.numbers.insert(id.into(), number);
+                new_ids.push_str(id);
+                new_id_ends.push(new_ids.len());
+                number
+            }
+        };
+        self.last_id.clear();
+        self.last_id.push_str(id);
+        self.last_number = number;
+        number
     }
 }
 
@@ -697,6 +772,9 @@ struct Grouping {
     n_blocks: u64,
     /// Whether the last block grouped had enough readings per meter to be worth it.
     pays: bool,
+    /// The group of each meter number in the block being grouped ([`UNRESOLVED`] for
+    /// none): scratch space, all [`UNRESOLVED`] between blocks.
+    group_of: Vec<u32>,
 }
 
 /// Groups `block` by meter when that is likely to save the consumer more than it costs
@@ -708,62 +786,63 @@ struct Grouping {
 /// bins once for the run; with ten thousand meters a 1 MiB block holds about three readings
 /// per meter, and building the grouping costs more than it saves. The readings per meter of
 /// the last grouped block decide, re-measured every 16 blocks.
-fn group_if_it_pays(block: &mut Block, grouping: &mut Grouping) {
-    let (n_runs, n_readings) = (block.meter_ends.len(), block.readings.len());
+fn group_if_it_pays(block: &mut Block, state: &mut ParseState<'_>) {
+    let grouping = &mut *state.grouping;
+    let (n_runs, n_readings) = (block.n_runs, block.readings.len());
     let probe = grouping.n_blocks % 16 == 0;
     grouping.n_blocks += 1;
     if 2 * n_runs <= n_readings || !(probe || grouping.pays) {
         block.order = Order::File;
         return;
     }
-    let n_meters = group_by_meter(block);
+    let n_meters = group_by_meter(block, &mut grouping.group_of);
     grouping.pays = n_readings >= 8 * n_meters;
 }
 
 /// Fills `by_meter` with the block's readings grouped by meter: meters in the order
 /// they first appear, each one's readings in file order (a counting sort on the meter's
 /// first appearance). Returns the number of meters.
-fn group_by_meter(block: &mut Block) -> usize {
+fn group_by_meter(block: &mut Block, group_of: &mut Vec<u32>) -> usize {
     let Block {
-        readings,
-        by_meter,
-        meter_ids,
-        meter_ends,
-        ..
+        readings, by_meter, ..
     } = block;
-    // The group of each run of ids: ids repeat across runs in a time-major dump.
-    let mut group_of_id: HashMap<&str, u32, BuildHasherDefault<IdHasher>> =
-        HashMap::with_capacity_and_hasher(meter_ends.len(), Default::default());
-    let mut start = 0;
-    let groups: Vec<u32> = meter_ends
-        .iter()
-        .map(|&end| {
-            let id = &meter_ids[start..end];
-            start = end;
-            let n_groups = group_of_id.len() as u32;
-            *group_of_id.entry(id).or_insert(n_groups)
-        })
-        .collect();
-    let mut first_slot = vec![0u32; group_of_id.len() + 1];
+    // The group of each meter number, and the size of each group.
+    let mut n_in_group = Vec::new();
     for reading in readings.iter() {
-        first_slot[groups[reading.meter as usize] as usize + 1] += 1;
+        let meter = reading.meter as usize;
+        if meter >= group_of.len() {
+            group_of.resize(meter + 1, UNRESOLVED);
+        }
+        if group_of[meter] == UNRESOLVED {
+            group_of[meter] = n_in_group.len() as u32;
+            n_in_group.push(0u32);
+        }
+        n_in_group[group_of[meter] as usize] += 1;
     }
-    for g in 1..first_slot.len() {
-        first_slot[g] += first_slot[g - 1];
+    // Where each group's readings go, then the readings put there.
+    let mut next_slot = Vec::with_capacity(n_in_group.len());
+    let mut slot = 0;
+    for &n in &n_in_group {
+        next_slot.push(slot);
+        slot += n;
     }
     by_meter.resize(readings.len(), 0);
     for (i, reading) in readings.iter().enumerate() {
-        let slot = &mut first_slot[groups[reading.meter as usize] as usize];
+        let slot = &mut next_slot[group_of[reading.meter as usize] as usize];
         by_meter[*slot as usize] = i as u32;
         *slot += 1;
     }
-    group_of_id.len()
+    // Leave the scratch space clean for the next block.
+    for reading in readings.iter() {
+        group_of[reading.meter as usize] = UNRESOLVED;
+    }
+    n_in_group.len()
 }
 
-/// A fast hasher for the meter ids of one block (the multiply-rotate of rustc's
-/// `FxHasher`). The map lives for one block and holds ids from the file being read, so
-/// the flooding resistance of the standard SipHash buys nothing here and costs most of
-/// the grouping's time.
+/// A fast hasher for meter ids (the multiply-rotate of rustc's `FxHasher`). The maps
+/// hold ids from the files being read, so the flooding resistance of the standard SipHash
+/// buys little here (a crafted file could slow its own read down, no more) and costs a
+/// good part of the time spent per id.
 #[derive(Default)]
 struct IdHasher(u64);
 
@@ -790,10 +869,10 @@ impl Hasher for IdHasher {
 
 /// The consumer's side of the parallel read: puts events back in order and applies them,
 /// returning each block to the pool once its readings are handed on.
-fn apply_in_order(
+fn apply_in_order<C: Consumer>(
     events_rx: Receiver<(u64, Event)>,
     pool_tx: SyncSender<Block>,
-    mut applier: Applier<'_, '_>,
+    mut applier: Applier<'_, C>,
 ) -> Result<IngestSummary, IngestError> {
     let mut waiting = BTreeMap::new();
     let mut next_seq = 0;
@@ -813,23 +892,49 @@ fn apply_in_order(
 }
 
 /// Applies events in file order: the summary so far, and the consumer.
-struct Applier<'a, 'c> {
+struct Applier<'a, C> {
     opts: &'a ReadOptions,
-    on_reading: &'a mut OnReading<'c>,
+    consumer: C,
     summary: IngestSummary,
     /// Newlines in the current file's blocks applied so far.
     line_offset: u64,
-    /// The current block's refused readings: `(start, line, reason)`.
-    refused: Vec<(u64, u64, BadReason)>,
+    /// The consumer's copy of each parse thread's meter numbering.
+    known: Vec<KnownIds>,
+    /// The current block's refused readings: `(start, reason)`.
+    refused: Vec<(u64, BadReason)>,
 }
 
-impl<'a, 'c> Applier<'a, 'c> {
-    fn new(opts: &'a ReadOptions, on_reading: &'a mut OnReading<'c>) -> Self {
+/// The consumer's copy of one parse thread's [`IdNumbers`]: the id of each number, and the
+/// consumer's key for it.
+#[derive(Default)]
+struct KnownIds {
+    /// The ids end to end, in the order of their numbers.
+    ids: String,
+    /// Where each id ends.
+    ends: Vec<usize>,
+    /// The consumer's key of each id ([`UNRESOLVED`] until it sets one).
+    keys: Vec<u32>,
+}
+
+impl KnownIds {
+    /// Adds the ids a block's thread met first in that block.
+    fn extend(&mut self, block: &Block) {
+        let offset = self.ids.len();
+        self.ids.push_str(&block.new_ids);
+        self.ends
+            .extend(block.new_id_ends.iter().map(|&end| offset + end));
+        self.keys.resize(self.ends.len(), UNRESOLVED);
+    }
+}
+
+impl<'a, C: Consumer> Applier<'a, C> {
+    fn new(opts: &'a ReadOptions, consumer: C) -> Self {
         Applier {
             opts,
-            on_reading,
+            consumer,
             summary: IngestSummary::default(),
             line_offset: 0,
+            known: Vec::new(),
             refused: Vec::new(),
         }
     }
@@ -855,6 +960,11 @@ impl<'a, 'c> Applier<'a, 'c> {
     /// Hands one parsed block's readings to the consumer and merges its counts and
     /// examples into the summary, in the order the rows stand in the file.
     fn apply_block(&mut self, block: &Block) {
+        if self.known.len() <= block.worker {
+            self.known.resize_with(block.worker + 1, KnownIds::default);
+        }
+        let known = &mut self.known[block.worker];
+        known.extend(block);
         let Some(file) = &block.file else {
             return;
         };
@@ -872,11 +982,18 @@ impl<'a, 'c> Applier<'a, 'c> {
         // file order below, whatever order the readings were handed on in.
         let refused = &mut self.refused;
         refused.clear();
+        let consumer = &mut self.consumer;
+        let KnownIds { ids, ends, keys } = known;
+        let mut n_accepted = 0;
         let mut hand_on = |reading: &BlockReading| {
-            let meter = block.meter_id(reading.meter);
-            match (self.on_reading)(meter, reading.ts, reading.value, unit) {
-                Ok(()) => summary.n_accepted += 1,
-                Err(reason) => refused.push((reading.start, reading.line, reason.into())),
+            let meter = reading.meter as usize;
+            let id = || {
+                let start = if meter == 0 { 0 } else { ends[meter - 1] };
+                &ids[start..ends[meter]]
+            };
+            match consumer.push(id, &mut keys[meter], reading.ts, reading.value, unit) {
+                Ok(()) => n_accepted += 1,
+                Err(reason) => refused.push((reading.start, reason.into())),
             }
         };
         if block.order == Order::ByMeter {
@@ -884,16 +1001,19 @@ impl<'a, 'c> Applier<'a, 'c> {
                 .by_meter
                 .iter()
                 .for_each(|&i| hand_on(&block.readings[i as usize]));
-            refused.sort_unstable_by_key(|&(start, _, _)| start);
+            refused.sort_unstable_by_key(|&(start, _)| start);
         } else {
             block.readings.iter().for_each(&mut hand_on);
         }
+        summary.n_accepted += n_accepted;
         let mut bad_rows = block.examples.iter().peekable();
-        for &(start, line, reason) in refused.iter() {
+        let mut lines = LineCounter::default();
+        for &(start, reason) in refused.iter() {
             // Bad rows before this refusal come first, as they stand in the file.
             while let Some(bad) = bad_rows.next_if(|b| b.start < start) {
                 keep(summary, bad);
             }
+            let line = lines.line_at(&block.bytes, start as usize);
             summary.record_bad_with(reason, path, line_offset + line, max, || {
                 row_text(&block.bytes, start)
             });
