@@ -728,13 +728,20 @@ impl LineCounter {
 /// applies them in file order, so the copy has every number a block uses by the time it
 /// is applied. The hashing of ids is spread over the parse threads this way, and the
 /// consumer does none.
+///
+/// Most rows need no hashing here either: a row of the same meter as the row before (a
+/// meter-major dump) or of the meter numbered right after it (a time-major dump that lists
+/// its meters in the same order at every time step) is recognised by one comparison.
 #[derive(Default)]
 struct IdNumbers {
-    numbers: HashMap<Box<str>, u32, BuildHasherDefault<IdHasher>>,
-    /// The last id numbered, and its number: a run of rows of one meter (a meter-major
-    /// dump, a one-file-per-meter file) looks its id up once.
-    last_id: String,
-    last_number: u32,
+    /// The numbers of ids of up to [`SHORT_ID_BYTES`] bytes, by [`short_key`].
+    short: HashMap<u128, u32, BuildHasherDefault<IdHasher>>,
+    /// The numbers of longer ids.
+    long: HashMap<Box<str>, u32, BuildHasherDefault<IdHasher>>,
+    /// The short key of each number (0 for a long id: no short key is 0).
+    keys: Vec<u128>,
+    /// The number of the last row's meter.
+    last: usize,
 }
 
 impl IdNumbers {
@@ -742,27 +749,59 @@ impl IdNumbers {
     /// `new_id_ends`) if it is new.
     #[inline]
     fn number(&mut self, id: &str, new_ids: &mut String, new_id_ends: &mut Vec<usize>) -> u32 {
-        if !self.numbers.is_empty() && self.last_id == id {
-            return self.last_number;
-        }
-        let number = match self.numbers.get(id) {
-            Some(&number) => number,
-            None => {
-                let number = u32::try_from(self.numbers.len())
-                    .ok()
-                    .filter(|&n| n != UNRESOLVED)
-                    .expect("fewer than 2^32 - 1 meter ids");
-                self.numbers.insert(id.into(), number);
-                new_ids.push_str(id);
-                new_id_ends.push(new_ids.len());
-                number
+        let key = short_key(id.as_bytes());
+        if let Some(key) = key {
+            if self.keys.get(self.last) == Some(&key) {
+                return self.last as u32;
             }
+            if self.keys.get(self.last + 1) == Some(&key) {
+                self.last += 1;
+                return self.last as u32;
+            }
+        }
+        let next = self.keys.len();
+        let number = match key {
+            Some(key) => *self.short.entry(key).or_insert(next as u32),
+            None => *self.long.entry(id.into()).or_insert(next as u32),
         };
-        self.last_id.clear();
-        self.last_id.push_str(id);
-        self.last_number = number;
+        if number as usize == next {
+            assert!(number != UNRESOLVED, "fewer than 2^32 - 1 meter ids");
+            self.keys.push(key.unwrap_or(0));
+            new_ids.push_str(id);
+            new_id_ends.push(new_ids.len());
+        }
+        self.last = number as usize;
         number
     }
+}
+
+/// The longest id [`short_key`] packs.
+const SHORT_ID_BYTES: usize = 15;
+
+/// An id of up to [`SHORT_ID_BYTES`] bytes packed into an integer, so that it hashes and
+/// compares in a few instructions (no `memcmp`, no pointer to follow): its bytes in order
+/// from the lowest, then zeros, and its length in the top byte, which makes the packing
+/// one to one (and never 0 for a non-empty id). `None` for longer ids.
+#[inline]
+fn short_key(id: &[u8]) -> Option<u128> {
+    let n = id.len();
+    let (lo, hi) = match n {
+        0..=7 => {
+            let mut lo = 0u64;
+            for (i, &b) in id.iter().enumerate() {
+                lo |= u64::from(b) << (8 * i);
+            }
+            (lo, 0)
+        }
+        8..=SHORT_ID_BYTES => {
+            // The last 8 bytes overlap the first 8 when n < 16: shift the overlap out.
+            let lo = u64::from_le_bytes(id[..8].try_into().ok()?);
+            let tail = u64::from_le_bytes(id[n - 8..].try_into().ok()?);
+            (lo, tail.checked_shr(8 * (16 - n) as u32).unwrap_or(0))
+        }
+        _ => return None,
+    };
+    Some(u128::from(lo) | u128::from(hi | (n as u64) << 56) << 64)
 }
 
 /// What a parse thread has learnt about grouping the file's blocks by meter.
@@ -863,7 +902,17 @@ impl Hasher for IdHasher {
 
     #[inline]
     fn finish(&self) -> u64 {
-        self.0
+        // The multiply leaves a bit of the state depending only on the bits of the input
+        // at or below it, so ids that differ only in their last bytes (`MTR00001`,
+        // `MTR00002`, …) would share their low bits, the bits the map picks a bucket
+        // with: most of a fleet's ids would then collide. The high bits are well mixed;
+        // folding them down (MurmurHash3's finaliser) fixes the low ones.
+        let mut h = self.0;
+        h ^= h >> 33;
+        h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
+        h ^= h >> 33;
+        h = h.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
+        h ^ (h >> 33)
     }
 }
 
@@ -1074,6 +1123,112 @@ mod tests {
             assert_eq!(count_newlines(&text), expected, "{n} bytes");
         }
         assert_eq!(count_newlines(&[b'\n'; 300]), 300);
+    }
+
+    #[test]
+    fn short_keys_pack_ids_one_to_one() {
+        // Every id of up to 4 bytes from an alphabet with zero and high bytes, and ids of
+        // every length up to 17 that differ only in their first or last byte.
+        let alphabet = [0u8, 1, b'a', 0xff];
+        let mut ids: Vec<Vec<u8>> = vec![Vec::new()];
+        let mut last_len = ids.clone();
+        for _ in 0..4 {
+            last_len = last_len
+                .iter()
+                .flat_map(|id| {
+                    alphabet.iter().map(move |&b| {
+                        let mut id = id.clone();
+                        id.push(b);
+                        id
+                    })
+                })
+                .collect();
+            ids.extend(last_len.iter().cloned());
+        }
+        for n in 1..=17 {
+            for b in alphabet {
+                let mut first = vec![b'x'; n];
+                first[0] = b;
+                let mut last = vec![b'x'; n];
+                last[n - 1] = b;
+                ids.extend([first, last]);
+            }
+        }
+        ids.sort();
+        ids.dedup();
+        let mut seen = HashMap::new();
+        for id in &ids {
+            match short_key(id) {
+                Some(key) => {
+                    assert!(id.len() <= SHORT_ID_BYTES, "{id:?}");
+                    assert!(key != 0 || id.is_empty(), "{id:?}");
+                    if let Some(other) = seen.insert(key, id.clone()) {
+                        panic!("{id:?} and {other:?} share a key");
+                    }
+                }
+                None => assert!(id.len() > SHORT_ID_BYTES, "{id:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn ids_are_numbered_in_the_order_first_met() {
+        // Runs, a fleet in the same order at each step, a shuffled step, long ids, and
+        // blocks that start anywhere: against a plain map of first appearances.
+        let long = |i: usize| format!("a-much-longer-meter-id-{i}");
+        let mut rows: Vec<String> = Vec::new();
+        for step in 0..3 {
+            for m in 0..50 {
+                rows.push(format!("MTR{m:05}"));
+                if m % 7 == 0 {
+                    rows.push(long(m));
+                }
+                if step == 1 && m % 5 == 0 {
+                    rows.push(format!("MTR{:05}", (m * 13) % 50));
+                }
+            }
+        }
+        rows.extend((0..20).map(|i| format!("run{}", i / 4)));
+        for first_block_rows in [1, 7, 64] {
+            let mut numbers = IdNumbers::default();
+            let mut expected: HashMap<&str, u32> = HashMap::new();
+            for block in [&rows[..first_block_rows], &rows[first_block_rows..]] {
+                let (mut new_ids, mut new_id_ends) = (String::new(), Vec::new());
+                let mut expected_new = String::new();
+                for id in block {
+                    let n_known = expected.len() as u32;
+                    let want = *expected.entry(id).or_insert_with(|| {
+                        expected_new.push_str(id);
+                        n_known
+                    });
+                    assert_eq!(numbers.number(id, &mut new_ids, &mut new_id_ends), want);
+                }
+                assert_eq!(new_ids, expected_new);
+                assert_eq!(new_id_ends.last().copied().unwrap_or(0), new_ids.len());
+            }
+        }
+    }
+
+    #[test]
+    fn the_id_hasher_spreads_ids_that_differ_in_their_last_bytes() {
+        // The map picks a bucket by the low bits: 10,000 sequential ids must reach most of
+        // 16,384 buckets, not a few dozen.
+        let mut buckets = std::collections::HashSet::new();
+        for m in 1..=10_000 {
+            let id = format!("MTR{m:05}");
+            for key in [
+                short_key(id.as_bytes()).map(|k| k.to_le_bytes().to_vec()),
+                None,
+            ]
+            .into_iter()
+            .flatten()
+            {
+                let mut hasher = IdHasher::default();
+                hasher.write(&key);
+                buckets.insert(hasher.finish() & 0x3fff);
+            }
+        }
+        assert!(buckets.len() > 5_000, "{} buckets", buckets.len());
     }
 
     #[test]
