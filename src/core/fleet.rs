@@ -131,6 +131,15 @@ impl Fleet {
         Ok(())
     }
 
+    /// Starts loading the hour bin a reading at `ts` of the meter at `index` would go to
+    /// (see [`SeriesBuilder::prefetch`]); a reader calls it a few readings ahead.
+    #[inline]
+    pub fn prefetch(&self, index: usize, ts: i64) {
+        if let Some(slot) = self.meters.get(index) {
+            slot.builder.prefetch(ts);
+        }
+    }
+
     /// The meters in the order first seen.
     pub fn meters(&self) -> &[MeterSlot] {
         &self.meters

@@ -43,6 +43,7 @@ use super::{
     Consumer, Detected, IngestError, IngestSummary, Opened, Order, ReadOptions, Row, Rows,
     UNRESOLVED,
 };
+use crate::core::Unit;
 
 /// The default block size: large enough that a block's fixed costs (a channel send, a
 /// CSV reader) vanish, small enough that a few per thread fit in cache-friendly memory.
@@ -918,6 +919,11 @@ impl Hasher for IdHasher {
 
 /// The consumer's side of the parallel read: puts events back in order and applies them,
 /// returning each block to the pool once its readings are handed on.
+///
+/// Never inlined, so that a profiler can count the consumer's work by this one function
+/// (`valgrind --tool=callgrind --toggle-collect='*apply_in_order*'`, see
+/// `docs/performance.md`).
+#[inline(never)]
 fn apply_in_order<C: Consumer>(
     events_rx: Receiver<(u64, Event)>,
     pool_tx: SyncSender<Block>,
@@ -1031,28 +1037,20 @@ impl<'a, C: Consumer> Applier<'a, C> {
         // file order below, whatever order the readings were handed on in.
         let refused = &mut self.refused;
         refused.clear();
-        let consumer = &mut self.consumer;
-        let KnownIds { ids, ends, keys } = known;
         let mut n_accepted = 0;
-        let mut hand_on = |reading: &BlockReading| {
-            let meter = reading.meter as usize;
-            let id = || {
-                let start = if meter == 0 { 0 } else { ends[meter - 1] };
-                &ids[start..ends[meter]]
-            };
-            match consumer.push(id, &mut keys[meter], reading.ts, reading.value, unit) {
-                Ok(()) => n_accepted += 1,
-                Err(reason) => refused.push((reading.start, reason.into())),
-            }
+        let mut hand_on = HandOn {
+            consumer: &mut self.consumer,
+            known,
+            readings: &block.readings,
+            unit,
+            n_accepted: &mut n_accepted,
+            refused,
         };
         if block.order == Order::ByMeter {
-            block
-                .by_meter
-                .iter()
-                .for_each(|&i| hand_on(&block.readings[i as usize]));
+            hand_on.all(block.by_meter.iter().map(|&i| i as usize));
             refused.sort_unstable_by_key(|&(start, _)| start);
         } else {
-            block.readings.iter().for_each(&mut hand_on);
+            hand_on.all(0..block.readings.len());
         }
         summary.n_accepted += n_accepted;
         let mut bad_rows = block.examples.iter().peekable();
@@ -1079,6 +1077,54 @@ impl<'a, C: Consumer> Applier<'a, C> {
         }
         summary.n_rows += block.n_rows;
         summary.n_after_until += block.n_after_until;
+    }
+}
+
+/// How many readings ahead the consumer is told of a reading (`Consumer::prefetch`): far
+/// enough for a cache line to arrive from memory while the readings between are handed on.
+const LOOKAHEAD: usize = 16;
+
+/// Hands a block's readings to the consumer.
+struct HandOn<'h, C> {
+    consumer: &'h mut C,
+    known: &'h mut KnownIds,
+    readings: &'h [BlockReading],
+    unit: Unit,
+    n_accepted: &'h mut u64,
+    /// The refused readings: `(start, reason)`.
+    refused: &'h mut Vec<(u64, BadReason)>,
+}
+
+impl<C: Consumer> HandOn<'_, C> {
+    /// Hands on the readings at `order`, in that order.
+    #[inline]
+    fn all(&mut self, order: impl Iterator<Item = usize> + Clone) {
+        let mut ahead = order.clone().skip(LOOKAHEAD);
+        for i in order {
+            if let Some(j) = ahead.next() {
+                let reading = &self.readings[j];
+                self.consumer
+                    .prefetch(self.known.keys[reading.meter as usize], reading.ts);
+            }
+            self.one(&self.readings[i]);
+        }
+    }
+
+    #[inline]
+    fn one(&mut self, reading: &BlockReading) {
+        let meter = reading.meter as usize;
+        let KnownIds { ids, ends, keys } = &mut *self.known;
+        let id = || {
+            let start = if meter == 0 { 0 } else { ends[meter - 1] };
+            &ids[start..ends[meter]]
+        };
+        match self
+            .consumer
+            .push(id, &mut keys[meter], reading.ts, reading.value, self.unit)
+        {
+            Ok(()) => *self.n_accepted += 1,
+            Err(reason) => self.refused.push((reading.start, reason.into())),
+        }
     }
 }
 

@@ -72,6 +72,11 @@ pub(crate) trait Consumer {
         value: f32,
         unit: Unit,
     ) -> Result<(), RejectReason>;
+
+    /// Told, a few readings ahead, of a reading to come with its id's key: a chance to
+    /// start loading what that reading will touch. Does nothing unless overridden.
+    #[inline]
+    fn prefetch(&self, _key: u32, _ts: i64) {}
 }
 
 /// A [`Consumer::push`] key no reading has set yet.
@@ -120,6 +125,13 @@ impl Consumer for IntoFleet<'_> {
                 FleetError::Series(PushError::OutOfRange) => RejectReason::OutOfRange,
                 FleetError::UnitChanged => RejectReason::UnitChanged,
             })
+    }
+
+    #[inline]
+    fn prefetch(&self, key: u32, ts: i64) {
+        if key != UNRESOLVED {
+            self.0.prefetch(key as usize, ts);
+        }
     }
 }
 
