@@ -1,7 +1,8 @@
 //! The fleet: every meter seen in a run, keyed by id, with its series under construction.
 //!
 //! Readers call [`Fleet::push`] once per reading with a borrowed id, so a known meter
-//! costs one hash lookup and no allocation. The fleet owns id interning and per-meter
+//! costs one hash lookup and no allocation; a reader that meets the same ids again and
+//! again looks each up once ([`Fleet::index_of`]) and pushes by index ([`Fleet::push_at`]). The fleet owns id interning and per-meter
 //! unit consistency; it knows nothing about files, topics or scoring.
 
 use std::collections::HashMap;

@@ -14,6 +14,13 @@
 //! examples, their file and line — comes out the same whatever the number of threads or
 //! the block size. Only the parsing runs in parallel; the consumer stays on one thread.
 //!
+//! The consumer is kept light, since it is the one serial stage: a parse thread numbers the
+//! meter ids it meets ([`IdNumbers`]) and a block carries numbers, not ids; the consumer
+//! keeps a copy of each thread's numbering ([`KnownIds`]) and, through it, the consumer's
+//! own key for each id (a [`Fleet`]'s meter index), so no id is hashed on the consumer's
+//! thread. It also tells the consumer of each reading a few readings ahead, so that the
+//! meter's hour bin can be on its way into the cache.
+//!
 //! A record's line is the line of its first byte: one plus the newlines before it in the
 //! file, blank lines and CRLF ends included.
 //!
