@@ -6,6 +6,9 @@
 #   bench/run.sh            # ~10,000 meters × 90 days × 30 min ≈ 43 M readings
 #   bench/run.sh --small    # 500 meters × 30 days × 30 min = 720 k readings (the CI smoke run)
 #   bench/run.sh --rounds 5 # more alternating rounds (default 3)
+#   bench/run.sh --no-python  # leave out the Python reference (~2 min a round): a quick
+#                             # scan-against-bare-parse check; the published figures come
+#                             # from a run with Python
 #
 # Everything lands under target/bench/: the dump (kept and reused: regenerating 43 M rows
 # takes minutes), each tool's output, results-SIZE.tsv (one line per run) and
@@ -22,11 +25,13 @@ cd "$(dirname "$0")/.."
 
 size=default
 rounds=3
+no_python=0
 while [ $# -gt 0 ]; do
   case "$1" in
     --small) size=small ;;
     --rounds) rounds="$2"; shift ;;
-    -h|--help) sed -n '2,20p' "$0"; exit 0 ;;
+    --no-python) no_python=1 ;;
+    -h|--help) sed -n '2,23p' "$0"; exit 0 ;;
     *) echo "bench/run.sh: unknown option $1 (try --help)" >&2; exit 2 ;;
   esac
   shift
@@ -72,7 +77,10 @@ echo "bench: $dump: $rows readings, $((bytes / 1000000)) MB" >&2
 # The Python reference's virtualenv; a failure only drops the Python row.
 venv=target/bench-venv
 python_ok=1
-if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c 'import pandas, sklearn' 2>/dev/null; then
+if [ "$no_python" = 1 ]; then
+  python_ok=0
+  echo "bench: --no-python: leaving out the Python reference" >&2
+elif [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c 'import pandas, sklearn' 2>/dev/null; then
   echo "bench: creating $venv and installing bench/requirements.txt from PyPI" >&2
   if ! { python3 -m venv "$venv" && "$venv/bin/pip" install -q --disable-pip-version-check -r bench/requirements.txt; }; then
     python_ok=0
@@ -145,4 +153,4 @@ awk -v rows="$rows" -v bytes="$bytes" -v size="$size" -v rounds="$rounds" '
 echo
 cat "$md"
 echo
-echo "Command: bench/run.sh$( [ "$size" = small ] && echo ' --small')$( [ "$rounds" != 3 ] && echo " --rounds $rounds"); per-run figures in $tsv"
+echo "Command: bench/run.sh$( [ "$size" = small ] && echo ' --small')$( [ "$rounds" != 3 ] && echo " --rounds $rounds")$( [ "$no_python" = 1 ] && echo ' --no-python'); per-run figures in $tsv"

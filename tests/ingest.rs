@@ -663,7 +663,7 @@ fn progress_advances_by_the_total_input_size() {
 /// A folder that exercises everything the parallel reader must reproduce: interleaved and
 /// meter-major rows, quarter-hour values (whose hourly sums depend on their order), every
 /// bad reason, duplicates and a unit change across files, a quoted id with a newline in
-/// it, blank lines, CRLF, gzip, a skipped file, an empty file, a one-file-per-meter file,
+/// it, ids either side of 15 bytes (packed into an integer or hashed as text), blank lines, CRLF, gzip, a skipped file, an empty file, a one-file-per-meter file,
 /// and a last line without a newline.
 fn tricky_folder() -> TempDir {
     let tmp = TempDir::new().unwrap();
@@ -672,10 +672,26 @@ fn tricky_folder() -> TempDir {
         let t = chrono::DateTime::from_timestamp(JAN1_2013 + q * 900, 0).unwrap();
         t.format("%Y-%m-%d %H:%M:%S").to_string()
     };
+    // Ids either side of the 15 bytes the readers pack into an integer, in an order that
+    // is the same at most time steps and reversed at every fifth.
+    let edge_ids = [
+        "fifteen-bytes-1",
+        "sixteen-bytes-01",
+        "a-long-meter-id-0001",
+        "a-long-meter-id-0002",
+    ];
     for q in 0..40 {
         for m in 0..3 {
             let value = 0.1 + 0.0137 * (q * 3 + m) as f64;
             long.push_str(&format!("m{m},{},{value:.4}\r\n", stamp(q)));
+        }
+        let mut ids = edge_ids;
+        if q % 5 == 4 {
+            ids.reverse();
+        }
+        for (i, id) in ids.iter().enumerate() {
+            let value = 0.2 + 0.0311 * (q * 4 + i as i64) as f64;
+            long.push_str(&format!("{id},{},{value:.4}\r\n", stamp(q)));
         }
         match q {
             3 => long.push_str("m0,2013-01-01 00:45:00,9.9\r\n"), // duplicate: first kept
@@ -688,6 +704,8 @@ fn tricky_folder() -> TempDir {
             17 => long.push_str("m2,2013-01-01 00:00:00\r\n"),
             19 => long.push_str("\r\n\r\n"),
             21 => long.push_str(&format!("\"q\r\nid\",{},0.5\r\n", stamp(q))),
+            // A duplicate of a long id: the consumer refuses it by its fleet index.
+            23 => long.push_str(&format!("a-long-meter-id-0002,{},9.9\r\n", stamp(1))),
             _ => {}
         }
     }

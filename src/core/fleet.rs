@@ -1,7 +1,8 @@
 //! The fleet: every meter seen in a run, keyed by id, with its series under construction.
 //!
 //! Readers call [`Fleet::push`] once per reading with a borrowed id, so a known meter
-//! costs one hash lookup and no allocation. The fleet owns id interning and per-meter
+//! costs one hash lookup and no allocation; a reader that meets the same ids again and
+//! again looks each up once ([`Fleet::index_of`]) and pushes by index ([`Fleet::push_at`]). The fleet owns id interning and per-meter
 //! unit consistency; it knows nothing about files, topics or scoring.
 
 use std::collections::HashMap;
@@ -92,7 +93,17 @@ impl Fleet {
     /// Adds one reading; allocates only the first time a meter id is seen.
     #[inline]
     pub fn push(&mut self, meter: &str, ts: i64, value: f32, unit: Unit) -> Result<(), FleetError> {
-        let i = match self.index.get(meter) {
+        let i = self.index_of(meter, unit);
+        self.push_at(i, ts, value, unit)
+    }
+
+    /// The index of `meter` in [`Fleet::meters`], adding it (with `unit` as its unit) if it
+    /// is new. `index_of` then [`Fleet::push_at`] is exactly [`Fleet::push`]; a reader that
+    /// meets the same id many times can look it up once and keep the index, which never
+    /// changes (meters are only ever added at the end).
+    #[inline]
+    pub fn index_of(&mut self, meter: &str, unit: Unit) -> usize {
+        match self.index.get(meter) {
             Some(&i) => i as usize,
             None => {
                 let i = self.meters.len();
@@ -105,14 +116,37 @@ impl Fleet {
                 });
                 i
             }
-        };
-        let slot = &mut self.meters[i];
+        }
+    }
+
+    /// Adds one reading to the meter at `index` (from [`Fleet::index_of`]).
+    ///
+    /// # Panics
+    /// If no meter has that index.
+    #[inline]
+    pub fn push_at(
+        &mut self,
+        index: usize,
+        ts: i64,
+        value: f32,
+        unit: Unit,
+    ) -> Result<(), FleetError> {
+        let slot = &mut self.meters[index];
         if slot.unit != unit {
             return Err(FleetError::UnitChanged);
         }
         slot.builder.push(ts, value).map_err(FleetError::Series)?;
         slot.n_readings += 1;
         Ok(())
+    }
+
+    /// Starts loading the hour bin a reading at `ts` of the meter at `index` would go to
+    /// (see [`SeriesBuilder::prefetch`]); a reader calls it a few readings ahead.
+    #[inline]
+    pub fn prefetch(&self, index: usize, ts: i64) {
+        if let Some(slot) = self.meters.get(index) {
+            slot.builder.prefetch(ts);
+        }
     }
 
     /// The meters in the order first seen.

@@ -54,8 +54,41 @@ pub const MAX_SPAN_HOURS: i64 = 24 * 366 * 20;
 #[derive(Debug, Clone, Default)]
 pub struct SeriesBuilder {
     first_hour: i64,
-    sum: Vec<f32>,
-    mask: Vec<u64>,
+    bins: Vec<Bin>,
+}
+
+/// One hour: the sum of its values and the minutes seen, side by side, so that a reading
+/// touches one cache line, not two (a fleet read time-major moves from meter to meter at
+/// every reading, and these misses were most of the consumer's time). The mask is kept
+/// as two halves so that a bin is 12 bytes, not 16.
+#[derive(Debug, Clone, Copy, Default)]
+struct Bin {
+    sum: f32,
+    minutes: [u32; 2],
+}
+
+impl Bin {
+    /// The minutes seen, one bit per minute.
+    #[inline]
+    fn mask(&self) -> u64 {
+        u64::from(self.minutes[0]) | u64::from(self.minutes[1]) << 32
+    }
+
+    #[inline]
+    fn set_mask(&mut self, mask: u64) {
+        self.minutes = [mask as u32, (mask >> 32) as u32];
+    }
+
+    /// A bin holding `sum` over the minutes in `mask`.
+    #[inline]
+    fn new(sum: f32, mask: u64) -> Bin {
+        let mut bin = Bin {
+            sum,
+            minutes: [0; 2],
+        };
+        bin.set_mask(mask);
+        bin
+    }
 }
 
 impl SeriesBuilder {
@@ -66,7 +99,7 @@ impl SeriesBuilder {
 
     /// True when no reading has been accepted.
     pub fn is_empty(&self) -> bool {
-        self.sum.is_empty()
+        self.bins.is_empty()
     }
 
     /// Adds one reading: `value` in the meter's unit for the interval starting at `ts` (unix seconds).
@@ -76,11 +109,13 @@ impl SeriesBuilder {
         let minute = (ts.rem_euclid(HOUR_S) / 60) as u32;
         let idx = self.slot(hour)?;
         let bit = 1u64 << minute;
-        if self.mask[idx] & bit != 0 {
+        let bin = &mut self.bins[idx];
+        let mask = bin.mask();
+        if mask & bit != 0 {
             return Err(PushError::Duplicate);
         }
-        self.mask[idx] |= bit;
-        self.sum[idx] += value;
+        bin.set_mask(mask | bit);
+        bin.sum += value;
         Ok(())
     }
 
@@ -92,21 +127,18 @@ impl SeriesBuilder {
         let hours = hours.into_iter();
         let mut b = SeriesBuilder {
             first_hour,
-            sum: Vec::with_capacity(hours.size_hint().0),
-            mask: Vec::with_capacity(hours.size_hint().0),
+            bins: Vec::with_capacity(hours.size_hint().0),
         };
         for (hour, (sum, minutes)) in (first_hour..).zip(hours) {
             if minutes != 0 {
-                if b.sum.is_empty() {
+                if b.bins.is_empty() {
                     b.first_hour = hour;
                 }
                 // Hours with no reading inside the grid are empty bins, as `slot` leaves them.
                 let rel = (hour - b.first_hour) as usize;
-                b.sum.resize(rel, 0.0);
-                b.mask.resize(rel, 0);
+                b.bins.resize(rel, Bin::default());
                 // 0.0 + sum: the bin's start plus the first reading, as a push adds it.
-                b.sum.push(0.0 + sum);
-                b.mask.push(minutes);
+                b.bins.push(Bin::new(0.0 + sum, minutes));
             }
         }
         b
@@ -122,28 +154,40 @@ impl SeriesBuilder {
             return Ok(());
         }
         let idx = self.slot(hour)?;
-        if self.mask[idx] & minutes != 0 {
+        let bin = &mut self.bins[idx];
+        let mask = bin.mask();
+        if mask & minutes != 0 {
             return Err(PushError::Duplicate);
         }
-        self.mask[idx] |= minutes;
-        self.sum[idx] += sum;
+        bin.set_mask(mask | minutes);
+        bin.sum += sum;
         Ok(())
+    }
+
+    /// Asks the CPU to start loading the bin a reading at `ts` would go to, so that a
+    /// [`SeriesBuilder::push`] a little later finds it in cache. Changes nothing else.
+    #[inline]
+    pub fn prefetch(&self, ts: i64) {
+        let rel = ts.div_euclid(HOUR_S) - self.first_hour;
+        // The bin may be past the end, in the spare capacity a new hour will use.
+        if rel >= 0 && (rel as usize) < self.bins.capacity() {
+            prefetch(self.bins.as_ptr().wrapping_add(rel as usize));
+        }
     }
 
     /// Index of the bin for `hour`, growing the grid at either end as needed.
     #[inline]
     fn slot(&mut self, hour: i64) -> Result<usize, PushError> {
-        if self.sum.is_empty() {
+        if self.bins.is_empty() {
             self.first_hour = hour;
-            self.sum.push(0.0);
-            self.mask.push(0);
+            self.bins.push(Bin::default());
             return Ok(0);
         }
         let rel = hour - self.first_hour;
-        if rel >= 0 && (rel as usize) < self.sum.len() {
+        if rel >= 0 && (rel as usize) < self.bins.len() {
             return Ok(rel as usize);
         }
-        let last = self.first_hour + self.sum.len() as i64 - 1;
+        let last = self.first_hour + self.bins.len() as i64 - 1;
         let new_first = self.first_hour.min(hour);
         let new_last = last.max(hour);
         if new_last - new_first >= MAX_SPAN_HOURS {
@@ -154,30 +198,26 @@ impl SeriesBuilder {
             // current length so a fully reversed file stays linear.
             let need = (-rel) as usize;
             let grow = need
-                .max(self.sum.len())
+                .max(self.bins.len())
                 .min((MAX_SPAN_HOURS - (last - hour)) as usize)
                 .max(need);
-            let mut sum = vec![0.0f32; grow];
-            let mut mask = vec![0u64; grow];
-            sum.extend_from_slice(&self.sum);
-            mask.extend_from_slice(&self.mask);
-            self.sum = sum;
-            self.mask = mask;
+            let mut bins = vec![Bin::default(); grow];
+            bins.extend_from_slice(&self.bins);
+            self.bins = bins;
             self.first_hour -= grow as i64;
             Ok((hour - self.first_hour) as usize)
         } else {
             let len = rel as usize + 1;
-            self.sum.resize(len, 0.0);
-            self.mask.resize(len, 0);
+            self.bins.resize(len, Bin::default());
             Ok(rel as usize)
         }
     }
 
     /// The hour index of the last bin that holds data, if any.
     pub fn last_hour(&self) -> Option<i64> {
-        self.mask
+        self.bins
             .iter()
-            .rposition(|&m| m != 0)
+            .rposition(|b| b.mask() != 0)
             .map(|i| self.first_hour + i as i64)
     }
 
@@ -188,16 +228,18 @@ impl SeriesBuilder {
     /// Readings coarser than an hour (e.g. daily) are spread evenly over the hours they cover.
     pub fn finish(&self, unit: Unit) -> HourlySeries {
         // Trim empty bins at both ends (front growth leaves some).
-        let Some(lo) = self.mask.iter().position(|&m| m != 0) else {
+        let Some(lo) = self.bins.iter().position(|b| b.mask() != 0) else {
             return HourlySeries {
                 start_hour: 0,
                 kw: Vec::new(),
                 resolution_min: 60,
             };
         };
-        let hi = self.mask.iter().rposition(|&m| m != 0).unwrap_or(lo);
-        let mask = &self.mask[lo..=hi];
-        let sum = &self.sum[lo..=hi];
+        let hi = self.bins.iter().rposition(|b| b.mask() != 0).unwrap_or(lo);
+        let mask: Vec<u64> = self.bins[lo..=hi].iter().map(Bin::mask).collect();
+        let mask = mask.as_slice();
+        let sum: Vec<f32> = self.bins[lo..=hi].iter().map(|b| b.sum).collect();
+        let sum = sum.as_slice();
         let resolution_min = infer_resolution_min(mask);
         // A coarse final reading covers hours past its own bin: make room for them.
         let tail = (resolution_min / 60).saturating_sub(1) as usize;
@@ -238,6 +280,20 @@ impl SeriesBuilder {
             resolution_min,
         }
     }
+}
+
+/// A hint to the CPU to load the cache line at `at` (x86-64 only; nothing elsewhere).
+#[inline(always)]
+fn prefetch(at: *const Bin) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: a prefetch only warms the cache: it never faults, whatever the address, and
+    // reads nothing the program sees. SSE, which it needs, is part of the x86-64 baseline.
+    unsafe {
+        use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
+        _mm_prefetch::<_MM_HINT_T0>(at.cast());
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = at;
 }
 
 /// Infers the reading interval in minutes from the minute masks of the occupied hours:

@@ -14,6 +14,13 @@
 //! examples, their file and line — comes out the same whatever the number of threads or
 //! the block size. Only the parsing runs in parallel; the consumer stays on one thread.
 //!
+//! The consumer is kept light, since it is the one serial stage: a parse thread numbers the
+//! meter ids it meets ([`IdNumbers`]) and a block carries numbers, not ids; the consumer
+//! keeps a copy of each thread's numbering ([`KnownIds`]) and, through it, the consumer's
+//! own key for each id (a [`Fleet`]'s meter index), so no id is hashed on the consumer's
+//! thread. It also tells the consumer of each reading a few readings ahead, so that the
+//! meter's hour bin can be on its way into the cache.
+//!
 //! A record's line is the line of its first byte: one plus the newlines before it in the
 //! file, blank lines and CRLF ends included.
 //!
@@ -40,8 +47,10 @@ use super::summary::example_text;
 use super::timestamp::StampCache;
 use super::{
     csv_reader, detect_layout, file_meter, open_input, record_text, settle_progress, BadReason,
-    Detected, IngestError, IngestSummary, OnReading, Opened, Order, ReadOptions, Row, Rows,
+    Consumer, Detected, IngestError, IngestSummary, Opened, Order, ReadOptions, Row, Rows,
+    UNRESOLVED,
 };
+use crate::core::Unit;
 
 /// The default block size: large enough that a block's fixed costs (a channel send, a
 /// CSV reader) vanish, small enough that a few per thread fit in cache-friendly memory.
@@ -56,12 +65,13 @@ pub(super) fn read_serially(
     opts: &ReadOptions,
     progress: Option<&ProgressBar>,
     order: Order,
-    on_reading: &mut OnReading<'_>,
+    consumer: impl Consumer,
 ) -> Result<IngestSummary, IngestError> {
     let mut sink = InPlace {
-        applier: Applier::new(opts, on_reading),
+        applier: Applier::new(opts, consumer),
         record: csv::ByteRecord::new(),
         stamps: StampCache::new(),
+        numbers: IdNumbers::default(),
         grouping: Grouping::default(),
         spare: Some(Block::default()),
         failure: None,
@@ -87,7 +97,7 @@ pub(super) fn read_in_parallel(
     n_threads: usize,
     progress: Option<&ProgressBar>,
     order: Order,
-    on_reading: &mut OnReading<'_>,
+    consumer: impl Consumer,
 ) -> Result<IngestSummary, IngestError> {
     // Enough blocks that every parse thread has one in hand and one waiting, and the
     // consumer one to apply while the reader fills another.
@@ -101,10 +111,10 @@ pub(super) fn read_in_parallel(
     let jobs_rx = Arc::new(Mutex::new(jobs_rx));
     let (events_tx, events_rx) = mpsc::channel::<(u64, Event)>();
     std::thread::scope(|scope| {
-        for _ in 0..n_threads {
+        for worker in 0..n_threads {
             let jobs_rx = Arc::clone(&jobs_rx);
             let events_tx = events_tx.clone();
-            scope.spawn(move || parse_blocks(&jobs_rx, &events_tx, opts));
+            scope.spawn(move || parse_blocks(worker, &jobs_rx, &events_tx, opts));
         }
         // The parse threads hold the only handles on the job queue now, so when they
         // stop the reader's sends fail instead of blocking.
@@ -126,7 +136,7 @@ pub(super) fn read_in_parallel(
         });
         // Returning drops the event receiver and the pool sender, which stops the other
         // threads early if a file failed.
-        apply_in_order(events_rx, pool_tx, Applier::new(opts, on_reading))
+        apply_in_order(events_rx, pool_tx, Applier::new(opts, consumer))
     })
 }
 
@@ -165,10 +175,15 @@ struct Block {
     by_meter: Vec<u32>,
     /// Good readings, in file order.
     readings: Vec<BlockReading>,
-    /// The distinct meter ids of consecutive runs of readings, end to end.
-    meter_ids: String,
-    /// Where each id in `meter_ids` ends.
-    meter_ends: Vec<usize>,
+    /// The parse thread that numbered the meters of `readings` (see [`IdNumbers`]).
+    worker: usize,
+    /// The ids that thread met first in this block, end to end, in the order met: they
+    /// take the numbers after the ones it gave out before.
+    new_ids: String,
+    /// Where each id in `new_ids` ends.
+    new_id_ends: Vec<usize>,
+    /// Runs of consecutive readings of one meter.
+    n_runs: usize,
     /// Data rows parsed.
     n_rows: u64,
     /// Readings at or after `until`.
@@ -185,12 +200,10 @@ struct Block {
 struct BlockReading {
     ts: i64,
     value: f32,
-    /// Index of the meter id in the block's `meter_ends`.
+    /// The meter's number from the parse thread's [`IdNumbers`].
     meter: u32,
-    /// The record's line, counted from the block's start (1-based).
-    line: u64,
     /// The record's first byte in the block: orders readings against bad rows, and finds
-    /// the row again if the consumer refuses it and its text is wanted.
+    /// the row again (and its line) if the consumer refuses it.
     start: u64,
 }
 
@@ -211,8 +224,10 @@ impl Default for Block {
             order: Order::File,
             by_meter: Vec::new(),
             readings: Vec::new(),
-            meter_ids: String::new(),
-            meter_ends: Vec::new(),
+            worker: 0,
+            new_ids: String::new(),
+            new_id_ends: Vec::new(),
+            n_runs: 0,
             n_rows: 0,
             n_after_until: 0,
             n_lines: 0,
@@ -223,19 +238,13 @@ impl Default for Block {
 }
 
 impl Block {
-    /// The meter id of reading `i` of `meter_ends`.
-    fn meter_id(&self, i: u32) -> &str {
-        let i = i as usize;
-        let start = if i == 0 { 0 } else { self.meter_ends[i - 1] };
-        &self.meter_ids[start..self.meter_ends[i]]
-    }
-
     /// Empties the outputs for the next use, keeping their capacity.
     fn clear_outputs(&mut self) {
         self.readings.clear();
         self.by_meter.clear();
-        self.meter_ids.clear();
-        self.meter_ends.clear();
+        self.new_ids.clear();
+        self.new_id_ends.clear();
+        self.n_runs = 0;
         self.n_rows = 0;
         self.n_after_until = 0;
         self.n_lines = 0;
@@ -382,10 +391,11 @@ impl<S: Sink> BlockReader<'_, S> {
 }
 
 /// The serial sink: parses and applies each block as it comes.
-struct InPlace<'a, 'c> {
-    applier: Applier<'a, 'c>,
+struct InPlace<'a, C> {
+    applier: Applier<'a, C>,
     record: csv::ByteRecord,
     stamps: StampCache,
+    numbers: IdNumbers,
     grouping: Grouping,
     /// The one block, between uses.
     spare: Option<Block>,
@@ -393,7 +403,7 @@ struct InPlace<'a, 'c> {
     failure: Option<IngestError>,
 }
 
-impl Sink for InPlace<'_, '_> {
+impl<C: Consumer> Sink for InPlace<'_, C> {
     fn take_block(&mut self) -> Option<Block> {
         // One block is enough: it is parsed and applied before the next is read.
         Some(self.spare.take().unwrap_or_default())
@@ -414,13 +424,14 @@ impl Sink for InPlace<'_, '_> {
     }
 
     fn block(&mut self, seq: u64, mut block: Block) -> Result<(), Stop> {
-        parse_block(
-            &mut block,
-            &mut self.record,
-            &mut self.stamps,
-            &mut self.grouping,
-            self.applier.opts,
-        );
+        let mut state = ParseState {
+            worker: 0,
+            record: &mut self.record,
+            stamps: &mut self.stamps,
+            numbers: &mut self.numbers,
+            grouping: &mut self.grouping,
+        };
+        parse_block(&mut block, &mut state, self.applier.opts);
         self.event(seq, Event::Parsed(block))
     }
 }
@@ -552,12 +563,14 @@ fn record_boundary(bytes: &[u8]) -> Option<usize> {
 
 /// A parse thread: takes blocks until the reader is done, parses each, sends it on.
 fn parse_blocks(
+    worker: usize,
     jobs_rx: &Mutex<Receiver<(u64, Block)>>,
     events_tx: &Sender<(u64, Event)>,
     opts: &ReadOptions,
 ) {
     let mut record = csv::ByteRecord::new();
     let mut stamps = StampCache::new();
+    let mut numbers = IdNumbers::default();
     let mut grouping = Grouping::default();
     loop {
         // The lock is held only while waiting for the next block.
@@ -571,7 +584,14 @@ fn parse_blocks(
         // A panic here would lose the block, and with it the sequence the consumer waits
         // for: the read would hang. Turned into an error for the block's file instead.
         let parsed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            parse_block(&mut block, &mut record, &mut stamps, &mut grouping, opts)
+            let mut state = ParseState {
+                worker,
+                record: &mut record,
+                stamps: &mut stamps,
+                numbers: &mut numbers,
+                grouping: &mut grouping,
+            };
+            parse_block(&mut block, &mut state, opts)
         }));
         let event = match parsed {
             Ok(()) => Event::Parsed(block),
@@ -591,15 +611,20 @@ fn parse_blocks(
     }
 }
 
+/// What a parse thread keeps from one block to the next.
+struct ParseState<'a> {
+    /// The thread's index: the consumer keeps a copy of each thread's [`IdNumbers`].
+    worker: usize,
+    record: &'a mut csv::ByteRecord,
+    stamps: &'a mut StampCache,
+    numbers: &'a mut IdNumbers,
+    grouping: &'a mut Grouping,
+}
+
 /// Parses one block's records into its outputs.
-fn parse_block(
-    block: &mut Block,
-    record: &mut csv::ByteRecord,
-    stamps: &mut StampCache,
-    grouping: &mut Grouping,
-    opts: &ReadOptions,
-) {
+fn parse_block(block: &mut Block, state: &mut ParseState<'_>, opts: &ReadOptions) {
     block.clear_outputs();
+    block.worker = state.worker;
     let Some(file) = block.file.clone() else {
         // A recycled, empty block: nothing to parse.
         return;
@@ -608,8 +633,9 @@ fn parse_block(
         bytes,
         skip_first_record,
         readings,
-        meter_ids,
-        meter_ends,
+        new_ids,
+        new_id_ends,
+        n_runs,
         n_rows,
         n_after_until,
         n_lines,
@@ -622,6 +648,7 @@ fn parse_block(
         file_meter: &file.file_meter,
         opts,
     };
+    let record = &mut *state.record;
     // A small buffer: the bytes are in memory already, so a big one only costs page faults.
     let mut reader = csv::ReaderBuilder::new()
         .has_headers(false)
@@ -633,10 +660,9 @@ fn parse_block(
         *n_lines = count_newlines(bytes);
         return;
     }
-    // The newlines before `counted_to`, advanced record by record.
-    let (mut counted_to, mut n_newlines) = (0, 0);
-    // Where the last id in `meter_ids` starts.
-    let mut last_id_start = 0;
+    // Lines are counted only up to the bad rows kept as examples; the rest at the end.
+    let mut lines = LineCounter::default();
+    let mut last_meter = UNRESOLVED;
     while reader.read_byte_record(record).unwrap_or(false) {
         *n_rows += 1;
         // The CSV reader's position is where it stood before the record, which may be
@@ -648,25 +674,18 @@ fn parse_block(
                 .iter()
                 .take_while(|&&b| matches!(b, b'\r' | b'\n'))
                 .count();
-        n_newlines += count_newlines(&bytes[counted_to..start]);
-        counted_to = start;
-        let (line, start) = (n_newlines + 1, start as u64);
-        match rows.parse(record, stamps) {
+        match rows.parse(record, state.stamps) {
             Row::Reading { meter, ts, value } => {
-                if meter_ends.is_empty() || &meter_ids[last_id_start..] != meter {
-                    // Ids are kept once per run of rows of the same meter, which is all
-                    // a meter-major dump needs; a time-major one keeps each id once per
-                    // block.
-                    last_id_start = meter_ids.len();
-                    meter_ids.push_str(meter);
-                    meter_ends.push(meter_ids.len());
+                let meter = state.numbers.number(meter, new_ids, new_id_ends);
+                if meter != last_meter {
+                    *n_runs += 1;
+                    last_meter = meter;
                 }
                 readings.push(BlockReading {
                     ts,
                     value,
-                    meter: (meter_ends.len() - 1) as u32,
-                    line,
-                    start,
+                    meter,
+                    start: start as u64,
                 });
             }
             Row::AfterUntil => *n_after_until += 1,
@@ -676,18 +695,121 @@ fn parse_block(
                 if *n as usize <= opts.max_examples {
                     examples.push(BlockBadRow {
                         reason,
-                        line,
-                        start,
+                        line: lines.line_at(bytes, start),
+                        start: start as u64,
                         text: text.render(record),
                     });
                 }
             }
         }
     }
-    *n_lines = n_newlines + count_newlines(&bytes[counted_to..]);
+    *n_lines = lines.line_at(bytes, bytes.len()) - 1;
     if block.order == Order::ByMeter {
-        group_if_it_pays(block, grouping);
+        group_if_it_pays(block, state);
     }
+}
+
+/// Counts lines along a block, for records met in increasing order of position.
+#[derive(Default)]
+struct LineCounter {
+    /// The bytes counted so far: `bytes[..counted_to]`.
+    counted_to: usize,
+    /// The newlines among them.
+    n_newlines: u64,
+}
+
+impl LineCounter {
+    /// The line (1-based) of byte `at`, which is not before the last one asked for.
+    fn line_at(&mut self, bytes: &[u8], at: usize) -> u64 {
+        self.n_newlines += count_newlines(&bytes[self.counted_to..at]);
+        self.counted_to = at;
+        self.n_newlines + 1
+    }
+}
+
+/// A parse thread's numbering of the meter ids it meets: 0, 1, 2, … in the order it first
+/// meets them, across all the blocks (and files) it parses.
+///
+/// Blocks carry numbers instead of ids, and the ids a thread met first in a block (in
+/// order), so the consumer keeps a copy of each thread's numbering ([`KnownIds`]) and
+/// finds an id's entry by index. A thread takes its blocks in file order and the consumer
+/// applies them in file order, so the copy has every number a block uses by the time it
+/// is applied. The hashing of ids is spread over the parse threads this way, and the
+/// consumer does none.
+///
+/// Most rows need no hashing here either: a row of the same meter as the row before (a
+/// meter-major dump) or of the meter numbered right after it (a time-major dump that lists
+/// its meters in the same order at every time step) is recognised by one comparison.
+#[derive(Default)]
+struct IdNumbers {
+    /// The numbers of ids of up to [`SHORT_ID_BYTES`] bytes, by [`short_key`].
+    short: HashMap<u128, u32, BuildHasherDefault<IdHasher>>,
+    /// The numbers of longer ids.
+    long: HashMap<Box<str>, u32, BuildHasherDefault<IdHasher>>,
+    /// The short key of each number (0 for a long id: no short key is 0).
+    keys: Vec<u128>,
+    /// The number of the last row's meter.
+    last: usize,
+}
+
+impl IdNumbers {
+    /// The number of `id`, giving it the next one (and appending it to `new_ids`,
+    /// `new_id_ends`) if it is new.
+    #[inline]
+    fn number(&mut self, id: &str, new_ids: &mut String, new_id_ends: &mut Vec<usize>) -> u32 {
+        let key = short_key(id.as_bytes());
+        if let Some(key) = key {
+            if self.keys.get(self.last) == Some(&key) {
+                return self.last as u32;
+            }
+            if self.keys.get(self.last + 1) == Some(&key) {
+                self.last += 1;
+                return self.last as u32;
+            }
+        }
+        let next = self.keys.len();
+        let number = match key {
+            Some(key) => *self.short.entry(key).or_insert(next as u32),
+            None => *self.long.entry(id.into()).or_insert(next as u32),
+        };
+        if number as usize == next {
+            assert!(number != UNRESOLVED, "fewer than 2^32 - 1 meter ids");
+            self.keys.push(key.unwrap_or(0));
+            new_ids.push_str(id);
+            new_id_ends.push(new_ids.len());
+        }
+        self.last = number as usize;
+        number
+    }
+}
+
+/// The longest id [`short_key`] packs.
+const SHORT_ID_BYTES: usize = 15;
+
+/// An id of up to [`SHORT_ID_BYTES`] bytes packed into an integer, so that it hashes and
+/// compares in a few instructions (no `memcmp`, no pointer to follow): its bytes in order
+/// from the lowest, then zeros, and its length in the top byte, which makes the packing
+/// one to one (and never 0 for a non-empty id). `None` for longer ids.
+#[inline]
+fn short_key(id: &[u8]) -> Option<u128> {
+    let n = id.len();
+    let (lo, hi) = match n {
+        0..=7 => {
+            let mut lo = 0u64;
+            for (i, &b) in id.iter().enumerate() {
+                lo |= u64::from(b) << (8 * i);
+            }
+            (lo, 0)
+        }
+        8..=SHORT_ID_BYTES => {
+            // The last 8 bytes overlap the first 8 when n < 16: shift the overlap out.
+            let lo = u64::from_le_bytes(id[..8].try_into().ok()?);
+            let tail = u64::from_le_bytes(id[n - 8..].try_into().ok()?);
+            (lo, tail.checked_shr(8 * (16 - n) as u32).unwrap_or(0))
+        }
+        _ => return None,
+    };
+    Some(u128::from(lo) | u128::from(hi | (n as u64) << 56) << 64)
 }
 
 /// What a parse thread has learnt about grouping the file's blocks by meter.
@@ -697,6 +819,9 @@ struct Grouping {
     n_blocks: u64,
     /// Whether the last block grouped had enough readings per meter to be worth it.
     pays: bool,
+    /// The group of each meter number in the block being grouped ([`UNRESOLVED`] for
+    /// none): scratch space, all [`UNRESOLVED`] between blocks.
+    group_of: Vec<u32>,
 }
 
 /// Groups `block` by meter when that is likely to save the consumer more than it costs
@@ -708,62 +833,63 @@ struct Grouping {
 /// bins once for the run; with ten thousand meters a 1 MiB block holds about three readings
 /// per meter, and building the grouping costs more than it saves. The readings per meter of
 /// the last grouped block decide, re-measured every 16 blocks.
-fn group_if_it_pays(block: &mut Block, grouping: &mut Grouping) {
-    let (n_runs, n_readings) = (block.meter_ends.len(), block.readings.len());
+fn group_if_it_pays(block: &mut Block, state: &mut ParseState<'_>) {
+    let grouping = &mut *state.grouping;
+    let (n_runs, n_readings) = (block.n_runs, block.readings.len());
     let probe = grouping.n_blocks % 16 == 0;
     grouping.n_blocks += 1;
     if 2 * n_runs <= n_readings || !(probe || grouping.pays) {
         block.order = Order::File;
         return;
     }
-    let n_meters = group_by_meter(block);
+    let n_meters = group_by_meter(block, &mut grouping.group_of);
     grouping.pays = n_readings >= 8 * n_meters;
 }
 
 /// Fills `by_meter` with the block's readings grouped by meter: meters in the order
 /// they first appear, each one's readings in file order (a counting sort on the meter's
 /// first appearance). Returns the number of meters.
-fn group_by_meter(block: &mut Block) -> usize {
+fn group_by_meter(block: &mut Block, group_of: &mut Vec<u32>) -> usize {
     let Block {
-        readings,
-        by_meter,
-        meter_ids,
-        meter_ends,
-        ..
+        readings, by_meter, ..
     } = block;
-    // The group of each run of ids: ids repeat across runs in a time-major dump.
-    let mut group_of_id: HashMap<&str, u32, BuildHasherDefault<IdHasher>> =
-        HashMap::with_capacity_and_hasher(meter_ends.len(), Default::default());
-    let mut start = 0;
-    let groups: Vec<u32> = meter_ends
-        .iter()
-        .map(|&end| {
-            let id = &meter_ids[start..end];
-            start = end;
-            let n_groups = group_of_id.len() as u32;
-            *group_of_id.entry(id).or_insert(n_groups)
-        })
-        .collect();
-    let mut first_slot = vec![0u32; group_of_id.len() + 1];
+    // The group of each meter number, and the size of each group.
+    let mut n_in_group = Vec::new();
     for reading in readings.iter() {
-        first_slot[groups[reading.meter as usize] as usize + 1] += 1;
+        let meter = reading.meter as usize;
+        if meter >= group_of.len() {
+            group_of.resize(meter + 1, UNRESOLVED);
+        }
+        if group_of[meter] == UNRESOLVED {
+            group_of[meter] = n_in_group.len() as u32;
+            n_in_group.push(0u32);
+        }
+        n_in_group[group_of[meter] as usize] += 1;
     }
-    for g in 1..first_slot.len() {
-        first_slot[g] += first_slot[g - 1];
+    // Where each group's readings go, then the readings put there.
+    let mut next_slot = Vec::with_capacity(n_in_group.len());
+    let mut slot = 0;
+    for &n in &n_in_group {
+        next_slot.push(slot);
+        slot += n;
     }
     by_meter.resize(readings.len(), 0);
     for (i, reading) in readings.iter().enumerate() {
-        let slot = &mut first_slot[groups[reading.meter as usize] as usize];
+        let slot = &mut next_slot[group_of[reading.meter as usize] as usize];
         by_meter[*slot as usize] = i as u32;
         *slot += 1;
     }
-    group_of_id.len()
+    // Leave the scratch space clean for the next block.
+    for reading in readings.iter() {
+        group_of[reading.meter as usize] = UNRESOLVED;
+    }
+    n_in_group.len()
 }
 
-/// A fast hasher for the meter ids of one block (the multiply-rotate of rustc's
-/// `FxHasher`). The map lives for one block and holds ids from the file being read, so
-/// the flooding resistance of the standard SipHash buys nothing here and costs most of
-/// the grouping's time.
+/// A fast hasher for meter ids (the multiply-rotate of rustc's `FxHasher`). The maps
+/// hold ids from the files being read, so the flooding resistance of the standard SipHash
+/// buys little here (a crafted file could slow its own read down, no more) and costs a
+/// good part of the time spent per id.
 #[derive(Default)]
 struct IdHasher(u64);
 
@@ -784,16 +910,31 @@ impl Hasher for IdHasher {
 
     #[inline]
     fn finish(&self) -> u64 {
-        self.0
+        // The multiply leaves a bit of the state depending only on the bits of the input
+        // at or below it, so ids that differ only in their last bytes (`MTR00001`,
+        // `MTR00002`, …) would share their low bits, the bits the map picks a bucket
+        // with: most of a fleet's ids would then collide. The high bits are well mixed;
+        // folding them down (MurmurHash3's finaliser) fixes the low ones.
+        let mut h = self.0;
+        h ^= h >> 33;
+        h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
+        h ^= h >> 33;
+        h = h.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
+        h ^ (h >> 33)
     }
 }
 
 /// The consumer's side of the parallel read: puts events back in order and applies them,
 /// returning each block to the pool once its readings are handed on.
-fn apply_in_order(
+///
+/// Never inlined, so that a profiler can count the consumer's work by this one function
+/// (`valgrind --tool=callgrind --toggle-collect='*apply_in_order*'`, see
+/// `docs/performance.md`).
+#[inline(never)]
+fn apply_in_order<C: Consumer>(
     events_rx: Receiver<(u64, Event)>,
     pool_tx: SyncSender<Block>,
-    mut applier: Applier<'_, '_>,
+    mut applier: Applier<'_, C>,
 ) -> Result<IngestSummary, IngestError> {
     let mut waiting = BTreeMap::new();
     let mut next_seq = 0;
@@ -813,23 +954,49 @@ fn apply_in_order(
 }
 
 /// Applies events in file order: the summary so far, and the consumer.
-struct Applier<'a, 'c> {
+struct Applier<'a, C> {
     opts: &'a ReadOptions,
-    on_reading: &'a mut OnReading<'c>,
+    consumer: C,
     summary: IngestSummary,
     /// Newlines in the current file's blocks applied so far.
     line_offset: u64,
-    /// The current block's refused readings: `(start, line, reason)`.
-    refused: Vec<(u64, u64, BadReason)>,
+    /// The consumer's copy of each parse thread's meter numbering.
+    known: Vec<KnownIds>,
+    /// The current block's refused readings: `(start, reason)`.
+    refused: Vec<(u64, BadReason)>,
 }
 
-impl<'a, 'c> Applier<'a, 'c> {
-    fn new(opts: &'a ReadOptions, on_reading: &'a mut OnReading<'c>) -> Self {
+/// The consumer's copy of one parse thread's [`IdNumbers`]: the id of each number, and the
+/// consumer's key for it.
+#[derive(Default)]
+struct KnownIds {
+    /// The ids end to end, in the order of their numbers.
+    ids: String,
+    /// Where each id ends.
+    ends: Vec<usize>,
+    /// The consumer's key of each id ([`UNRESOLVED`] until it sets one).
+    keys: Vec<u32>,
+}
+
+impl KnownIds {
+    /// Adds the ids a block's thread met first in that block.
+    fn extend(&mut self, block: &Block) {
+        let offset = self.ids.len();
+        self.ids.push_str(&block.new_ids);
+        self.ends
+            .extend(block.new_id_ends.iter().map(|&end| offset + end));
+        self.keys.resize(self.ends.len(), UNRESOLVED);
+    }
+}
+
+impl<'a, C: Consumer> Applier<'a, C> {
+    fn new(opts: &'a ReadOptions, consumer: C) -> Self {
         Applier {
             opts,
-            on_reading,
+            consumer,
             summary: IngestSummary::default(),
             line_offset: 0,
+            known: Vec::new(),
             refused: Vec::new(),
         }
     }
@@ -855,6 +1022,11 @@ impl<'a, 'c> Applier<'a, 'c> {
     /// Hands one parsed block's readings to the consumer and merges its counts and
     /// examples into the summary, in the order the rows stand in the file.
     fn apply_block(&mut self, block: &Block) {
+        if self.known.len() <= block.worker {
+            self.known.resize_with(block.worker + 1, KnownIds::default);
+        }
+        let known = &mut self.known[block.worker];
+        known.extend(block);
         let Some(file) = &block.file else {
             return;
         };
@@ -872,28 +1044,30 @@ impl<'a, 'c> Applier<'a, 'c> {
         // file order below, whatever order the readings were handed on in.
         let refused = &mut self.refused;
         refused.clear();
-        let mut hand_on = |reading: &BlockReading| {
-            let meter = block.meter_id(reading.meter);
-            match (self.on_reading)(meter, reading.ts, reading.value, unit) {
-                Ok(()) => summary.n_accepted += 1,
-                Err(reason) => refused.push((reading.start, reading.line, reason.into())),
-            }
+        let mut n_accepted = 0;
+        let mut hand_on = HandOn {
+            consumer: &mut self.consumer,
+            known,
+            readings: &block.readings,
+            unit,
+            n_accepted: &mut n_accepted,
+            refused,
         };
         if block.order == Order::ByMeter {
-            block
-                .by_meter
-                .iter()
-                .for_each(|&i| hand_on(&block.readings[i as usize]));
-            refused.sort_unstable_by_key(|&(start, _, _)| start);
+            hand_on.all(block.by_meter.iter().map(|&i| i as usize));
+            refused.sort_unstable_by_key(|&(start, _)| start);
         } else {
-            block.readings.iter().for_each(&mut hand_on);
+            hand_on.all(0..block.readings.len());
         }
+        summary.n_accepted += n_accepted;
         let mut bad_rows = block.examples.iter().peekable();
-        for &(start, line, reason) in refused.iter() {
+        let mut lines = LineCounter::default();
+        for &(start, reason) in refused.iter() {
             // Bad rows before this refusal come first, as they stand in the file.
             while let Some(bad) = bad_rows.next_if(|b| b.start < start) {
                 keep(summary, bad);
             }
+            let line = lines.line_at(&block.bytes, start as usize);
             summary.record_bad_with(reason, path, line_offset + line, max, || {
                 row_text(&block.bytes, start)
             });
@@ -910,6 +1084,54 @@ impl<'a, 'c> Applier<'a, 'c> {
         }
         summary.n_rows += block.n_rows;
         summary.n_after_until += block.n_after_until;
+    }
+}
+
+/// How many readings ahead the consumer is told of a reading (`Consumer::prefetch`): far
+/// enough for a cache line to arrive from memory while the readings between are handed on.
+const LOOKAHEAD: usize = 16;
+
+/// Hands a block's readings to the consumer.
+struct HandOn<'h, C> {
+    consumer: &'h mut C,
+    known: &'h mut KnownIds,
+    readings: &'h [BlockReading],
+    unit: Unit,
+    n_accepted: &'h mut u64,
+    /// The refused readings: `(start, reason)`.
+    refused: &'h mut Vec<(u64, BadReason)>,
+}
+
+impl<C: Consumer> HandOn<'_, C> {
+    /// Hands on the readings at `order`, in that order.
+    #[inline]
+    fn all(&mut self, order: impl Iterator<Item = usize> + Clone) {
+        let mut ahead = order.clone().skip(LOOKAHEAD);
+        for i in order {
+            if let Some(j) = ahead.next() {
+                let reading = &self.readings[j];
+                self.consumer
+                    .prefetch(self.known.keys[reading.meter as usize], reading.ts);
+            }
+            self.one(&self.readings[i]);
+        }
+    }
+
+    #[inline]
+    fn one(&mut self, reading: &BlockReading) {
+        let meter = reading.meter as usize;
+        let KnownIds { ids, ends, keys } = &mut *self.known;
+        let id = || {
+            let start = if meter == 0 { 0 } else { ends[meter - 1] };
+            &ids[start..ends[meter]]
+        };
+        match self
+            .consumer
+            .push(id, &mut keys[meter], reading.ts, reading.value, self.unit)
+        {
+            Ok(()) => *self.n_accepted += 1,
+            Err(reason) => self.refused.push((reading.start, reason.into())),
+        }
     }
 }
 
@@ -954,6 +1176,112 @@ mod tests {
             assert_eq!(count_newlines(&text), expected, "{n} bytes");
         }
         assert_eq!(count_newlines(&[b'\n'; 300]), 300);
+    }
+
+    #[test]
+    fn short_keys_pack_ids_one_to_one() {
+        // Every id of up to 4 bytes from an alphabet with zero and high bytes, and ids of
+        // every length up to 17 that differ only in their first or last byte.
+        let alphabet = [0u8, 1, b'a', 0xff];
+        let mut ids: Vec<Vec<u8>> = vec![Vec::new()];
+        let mut last_len = ids.clone();
+        for _ in 0..4 {
+            last_len = last_len
+                .iter()
+                .flat_map(|id| {
+                    alphabet.iter().map(move |&b| {
+                        let mut id = id.clone();
+                        id.push(b);
+                        id
+                    })
+                })
+                .collect();
+            ids.extend(last_len.iter().cloned());
+        }
+        for n in 1..=17 {
+            for b in alphabet {
+                let mut first = vec![b'x'; n];
+                first[0] = b;
+                let mut last = vec![b'x'; n];
+                last[n - 1] = b;
+                ids.extend([first, last]);
+            }
+        }
+        ids.sort();
+        ids.dedup();
+        let mut seen = HashMap::new();
+        for id in &ids {
+            match short_key(id) {
+                Some(key) => {
+                    assert!(id.len() <= SHORT_ID_BYTES, "{id:?}");
+                    assert!(key != 0 || id.is_empty(), "{id:?}");
+                    if let Some(other) = seen.insert(key, id.clone()) {
+                        panic!("{id:?} and {other:?} share a key");
+                    }
+                }
+                None => assert!(id.len() > SHORT_ID_BYTES, "{id:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn ids_are_numbered_in_the_order_first_met() {
+        // Runs, a fleet in the same order at each step, a shuffled step, long ids, and
+        // blocks that start anywhere: against a plain map of first appearances.
+        let long = |i: usize| format!("a-much-longer-meter-id-{i}");
+        let mut rows: Vec<String> = Vec::new();
+        for step in 0..3 {
+            for m in 0..50 {
+                rows.push(format!("MTR{m:05}"));
+                if m % 7 == 0 {
+                    rows.push(long(m));
+                }
+                if step == 1 && m % 5 == 0 {
+                    rows.push(format!("MTR{:05}", (m * 13) % 50));
+                }
+            }
+        }
+        rows.extend((0..20).map(|i| format!("run{}", i / 4)));
+        for first_block_rows in [1, 7, 64] {
+            let mut numbers = IdNumbers::default();
+            let mut expected: HashMap<&str, u32> = HashMap::new();
+            for block in [&rows[..first_block_rows], &rows[first_block_rows..]] {
+                let (mut new_ids, mut new_id_ends) = (String::new(), Vec::new());
+                let mut expected_new = String::new();
+                for id in block {
+                    let n_known = expected.len() as u32;
+                    let want = *expected.entry(id).or_insert_with(|| {
+                        expected_new.push_str(id);
+                        n_known
+                    });
+                    assert_eq!(numbers.number(id, &mut new_ids, &mut new_id_ends), want);
+                }
+                assert_eq!(new_ids, expected_new);
+                assert_eq!(new_id_ends.last().copied().unwrap_or(0), new_ids.len());
+            }
+        }
+    }
+
+    #[test]
+    fn the_id_hasher_spreads_ids_that_differ_in_their_last_bytes() {
+        // The map picks a bucket by the low bits: 10,000 sequential ids must reach most of
+        // 16,384 buckets, not a few dozen.
+        let mut buckets = std::collections::HashSet::new();
+        for m in 1..=10_000 {
+            let id = format!("MTR{m:05}");
+            for key in [
+                short_key(id.as_bytes()).map(|k| k.to_le_bytes().to_vec()),
+                None,
+            ]
+            .into_iter()
+            .flatten()
+            {
+                let mut hasher = IdHasher::default();
+                hasher.write(&key);
+                buckets.insert(hasher.finish() & 0x3fff);
+            }
+        }
+        assert!(buckets.len() > 5_000, "{} buckets", buckets.len());
     }
 
     #[test]

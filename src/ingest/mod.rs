@@ -55,6 +55,86 @@ pub enum Format {
 /// good reading; an `Err` refuses it and is counted as the matching [`BadReason`].
 pub type OnReading<'a> = dyn FnMut(&str, i64, f32, Unit) -> Result<(), RejectReason> + 'a;
 
+/// Where the readings of a read go, in the order the read hands them on.
+///
+/// Two consumers exist: any [`OnReading`] callback ([`Callback`]), and a [`Fleet`]
+/// ([`IntoFleet`]), which keeps the index of each meter id so that it looks the id up once
+/// per parse thread rather than once per reading.
+pub(crate) trait Consumer {
+    /// Takes one good reading of the meter `id()`; an `Err` refuses it. `key` belongs to
+    /// that id: it starts as [`UNRESOLVED`] and keeps whatever the consumer stores in it
+    /// for the next readings of the same id (from the same parse thread).
+    fn push<'s>(
+        &mut self,
+        id: impl FnOnce() -> &'s str,
+        key: &mut u32,
+        ts: i64,
+        value: f32,
+        unit: Unit,
+    ) -> Result<(), RejectReason>;
+
+    /// Told, a few readings ahead, of a reading to come with its id's key: a chance to
+    /// start loading what that reading will touch. Does nothing unless overridden.
+    #[inline]
+    fn prefetch(&self, _key: u32, _ts: i64) {}
+}
+
+/// A [`Consumer::push`] key no reading has set yet.
+pub(crate) const UNRESOLVED: u32 = u32::MAX;
+
+/// An [`OnReading`] callback as a [`Consumer`]: every reading with its id.
+pub(crate) struct Callback<'a, 'c>(pub &'a mut OnReading<'c>);
+
+impl Consumer for Callback<'_, '_> {
+    #[inline]
+    fn push<'s>(
+        &mut self,
+        id: impl FnOnce() -> &'s str,
+        _key: &mut u32,
+        ts: i64,
+        value: f32,
+        unit: Unit,
+    ) -> Result<(), RejectReason> {
+        (self.0)(id(), ts, value, unit)
+    }
+}
+
+/// A [`Fleet`] as a [`Consumer`]: exactly [`Fleet::push`], with each id's index in the
+/// fleet kept in its key.
+pub(crate) struct IntoFleet<'a>(pub &'a mut Fleet);
+
+impl Consumer for IntoFleet<'_> {
+    #[inline]
+    fn push<'s>(
+        &mut self,
+        id: impl FnOnce() -> &'s str,
+        key: &mut u32,
+        ts: i64,
+        value: f32,
+        unit: Unit,
+    ) -> Result<(), RejectReason> {
+        if *key == UNRESOLVED {
+            // `Fleet::push` adds a new meter at its first reading too, refused or not: the
+            // meters are added in the same order.
+            *key = u32::try_from(self.0.index_of(id(), unit)).expect("fewer than 2^32 meters");
+        }
+        self.0
+            .push_at(*key as usize, ts, value, unit)
+            .map_err(|e| match e {
+                FleetError::Series(PushError::Duplicate) => RejectReason::Duplicate,
+                FleetError::Series(PushError::OutOfRange) => RejectReason::OutOfRange,
+                FleetError::UnitChanged => RejectReason::UnitChanged,
+            })
+    }
+
+    #[inline]
+    fn prefetch(&self, key: u32, ts: i64) {
+        if key != UNRESOLVED {
+            self.0.prefetch(key as usize, ts);
+        }
+    }
+}
+
 /// How to read a set of paths.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ReadOptions {
@@ -150,7 +230,7 @@ pub fn for_each_reading(
     progress: Option<&ProgressBar>,
     on_reading: &mut OnReading<'_>,
 ) -> Result<IngestSummary, IngestError> {
-    read_in_order(paths, opts, progress, Order::File, on_reading)
+    read_in_order(paths, opts, progress, Order::File, Callback(on_reading))
 }
 
 /// The order in which readings reach the consumer.
@@ -174,7 +254,7 @@ fn read_in_order(
     opts: &ReadOptions,
     progress: Option<&ProgressBar>,
     order: Order,
-    on_reading: &mut OnReading<'_>,
+    consumer: impl Consumer,
 ) -> Result<IngestSummary, IngestError> {
     let files = source::expand(paths)?;
     let n_threads = match opts.n_threads {
@@ -182,9 +262,9 @@ fn read_in_order(
         n => n,
     };
     let summary = if n_threads > 1 {
-        blocks::read_in_parallel(&files, opts, n_threads, progress, order, on_reading)?
+        blocks::read_in_parallel(&files, opts, n_threads, progress, order, consumer)?
     } else {
-        blocks::read_serially(&files, opts, progress, order, on_reading)?
+        blocks::read_serially(&files, opts, progress, order, consumer)?
     };
     if summary.n_rows == 0 {
         return Err(IngestError::Empty);
@@ -215,19 +295,7 @@ pub fn read_paths(
     fleet: &mut Fleet,
     progress: Option<&ProgressBar>,
 ) -> Result<IngestSummary, IngestError> {
-    read_in_order(
-        paths,
-        opts,
-        progress,
-        Order::ByMeter,
-        &mut |meter, ts, value, unit| {
-            fleet.push(meter, ts, value, unit).map_err(|e| match e {
-                FleetError::Series(PushError::Duplicate) => RejectReason::Duplicate,
-                FleetError::Series(PushError::OutOfRange) => RejectReason::OutOfRange,
-                FleetError::UnitChanged => RejectReason::UnitChanged,
-            })
-        },
-    )
+    read_in_order(paths, opts, progress, Order::ByMeter, IntoFleet(fleet))
 }
 
 /// The total on-disk size of the files under `paths` (compressed size for gzip), for
