@@ -1144,13 +1144,7 @@ impl<'r, 'a, DB: DrawingBackend> Page<'r, 'a, DB> {
             .bold_line_style(GREY_GRID)
             .x_labels(8)
             .y_labels(5)
-            .x_label_formatter(&|v| {
-                if *v < 1.0 {
-                    format!("{v:.2}")
-                } else {
-                    thousands(*v, 0)
-                }
-            })
+            .x_label_formatter(&|v| log_kw_tick(*v))
             .y_label_formatter(&|v| format!("{v:.1}"))
             .label_style(text(13.0, INK))
             .axis_desc_style(text(15.0, INK))

@@ -84,13 +84,7 @@ pub fn draw_overview<DB: DrawingBackend>(
         .bold_line_style(GREY_GRID)
         .x_labels(10)
         .y_labels(6)
-        .x_label_formatter(&|v| {
-            if *v < 1.0 {
-                format!("{v:.2}")
-            } else {
-                thousands(*v, 0)
-            }
-        })
+        .x_label_formatter(&|v| log_kw_tick(*v))
         .y_label_formatter(&|v| format!("{v:.1}"))
         .label_style(text(17.0, INK))
         .axis_desc_style(text(19.0, INK))

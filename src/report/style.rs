@@ -183,6 +183,15 @@ pub(crate) fn utc_offset_name(tz_offset_s: i32) -> String {
     format!("UTC{sign}{:02}:{:02}", m / 60, m % 60)
 }
 
+/// A tick label on a logarithmic kW axis: two decimals below 1 kW, whole and grouped above.
+pub(crate) fn log_kw_tick(v: f64) -> String {
+    if v < 1.0 {
+        format!("{v:.2}")
+    } else {
+        thousands(v, 0)
+    }
+}
+
 /// A number with thousands separators and `decimals` places: 12345.6 → "12,345.6".
 pub(crate) fn thousands(x: f64, decimals: usize) -> String {
     if !x.is_finite() {
