@@ -17,6 +17,7 @@
 # mosquitto, mosquitto_sub and curl. It is a measurement, never a pass/fail.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. bench/lib.sh
 
 size=default
 rounds=2
@@ -55,13 +56,9 @@ cleanup() {
 }
 trap cleanup EXIT
 
-cargo build --release --quiet --bin flatline --example csv_count
-flatline=target/release/flatline
-if [ ! -s "$dump" ]; then
-  "$flatline" simulate "${sim[@]}" --out "$dump.tmp"
-  mv "$dump.tmp" "$dump"
-fi
-n=$(target/release/examples/csv_count "$dump")
+bench_build
+bench_dump "$dump" "${sim[@]}"
+n=$("$csv_count" "$dump")
 echo "daemon bench: $dump, $n readings" >&2
 
 free_port() {

@@ -22,6 +22,7 @@
 # It is a measurement, not a test: it never fails on a slow result.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. bench/lib.sh
 
 size=default
 rounds=3
@@ -59,17 +60,8 @@ if [ ! -x /usr/bin/time ]; then
   }
 fi
 
-echo "bench: building (release)" >&2
-cargo build --release --quiet --bin flatline --example csv_count
-flatline=target/release/flatline
-csv_count=target/release/examples/csv_count
-
-# The dump: reused when present, since the same seed always writes the same bytes.
-if [ ! -s "$dump" ]; then
-  echo "bench: generating $dump (flatline simulate ${sim[*]})" >&2
-  "$flatline" simulate "${sim[@]}" --out "$dump.tmp"
-  mv "$dump.tmp" "$dump"
-fi
+bench_build
+bench_dump "$dump" "${sim[@]}"
 rows=$("$csv_count" "$dump")
 bytes=$(stat -c %s "$dump")
 echo "bench: $dump: $rows readings, $((bytes / 1000000)) MB" >&2
