@@ -244,6 +244,10 @@ fn readings_in_give_one_alert_out_and_sigterm_exits_zero_with_a_checkpoint() {
     assert_eq!(published.topic, "flatline/alerts/farm");
     let body: serde_json::Value = serde_json::from_slice(&published.payload).unwrap();
     assert_eq!(body["kind"], "suspect");
+    assert!(
+        alert_delay_h(&body) < 48,
+        "alerted at its first flag: {body}"
+    );
     assert!(Path::new(body["report_path"].as_str().unwrap()).exists());
     assert_eq!(
         alerts(&state).len(),
@@ -257,6 +261,57 @@ fn readings_in_give_one_alert_out_and_sigterm_exits_zero_with_a_checkpoint() {
     let summary: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(state.join("status.json")).unwrap()).unwrap();
     assert_eq!(summary["readings_accepted"], n);
+}
+
+/// Hours from an alert's `since` to its `as_of`.
+fn alert_delay_h(alert: &serde_json::Value) -> i64 {
+    let t = |k: &str| {
+        chrono::DateTime::parse_from_rfc3339(alert[k].as_str().unwrap())
+            .unwrap()
+            .timestamp()
+    };
+    (t("as_of") - t("since")) / 3600
+}
+
+#[test]
+fn with_confirm_hours_the_farm_is_alerted_once_a_day_later() {
+    // Scored once a day at midnight, the farm is first flagged 24 h after its switch-on
+    // (`Watch::start`). With `detector.confirm_hours = 24` that flag must hold to the next
+    // scoring, so the one suspect alert comes a day later and no home is alerted.
+    let broker = Mosquitto::start();
+    let dir = tempfile::tempdir().unwrap();
+    let csv = dir.path().join("fleet.csv");
+    let n = write_fleet(&csv, "", 8);
+    let state = dir.path().join("state");
+    let config = dir.path().join("flatline.toml");
+    std::fs::write(&config, "[detector]\nconfirm_hours = 24\n").unwrap();
+    let extra = [
+        Path::new("--rescore-every-hours"),
+        Path::new("24"),
+        Path::new("--config"),
+        config.as_path(),
+    ];
+    let watch = Watch::start_with(
+        &broker.url(),
+        &state,
+        "t-confirm",
+        &["meters/+/reading"],
+        &extra,
+    );
+    assert!(
+        publish(&broker.url(), &csv, &["--client-id", "t-confirm-pub"])
+            .wait()
+            .unwrap()
+            .success()
+    );
+    wait_until("every reading accepted", || watch.accepted() == n as f64);
+    wait_until("the farm's alert", || {
+        suspect_alerts_for(&state, "farm") == 1
+    });
+    let all = alerts(&state);
+    assert_eq!(all.len(), 1, "{all:?}");
+    assert!(alert_delay_h(&all[0]) >= 48, "{:?}", all[0]);
+    assert!(watch.sigterm().success());
 }
 
 #[test]
