@@ -26,20 +26,27 @@ fn flagged_in(path: &std::path::Path) -> BTreeSet<String> {
         .collect()
 }
 
+/// `flatline scan` of the sample fleet with `extra` options, written to `out`, quietly.
+fn scan_sample(out: &std::path::Path, extra: &[&str]) -> std::process::Output {
+    let sample = repo(SAMPLE);
+    let mut args = vec!["scan", sample.to_str().unwrap()];
+    args.extend_from_slice(extra);
+    args.extend_from_slice(&["--out", out.to_str().unwrap(), "-q"]);
+    flatline(&args)
+}
+
 #[test]
 fn scanning_the_sample_flags_exactly_the_hidden_miners_and_exits_1() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("out.csv");
-    let run = flatline(&[
-        "scan",
-        repo(SAMPLE).to_str().unwrap(),
-        "--registry",
-        repo("sample-meters/registry.csv").to_str().unwrap(),
-        "--all",
-        "--out",
-        out.to_str().unwrap(),
-        "-q",
-    ]);
+    let run = scan_sample(
+        &out,
+        &[
+            "--registry",
+            repo("sample-meters/registry.csv").to_str().unwrap(),
+            "--all",
+        ],
+    );
     assert_eq!(code(&run), 1, "{}", stderr(&run));
     assert_eq!(flagged_in(&out), sample_miners(false));
     let rows = read_csv(&out);
@@ -55,13 +62,7 @@ fn scanning_the_sample_flags_exactly_the_hidden_miners_and_exits_1() {
 fn without_a_registry_the_licensed_farm_is_a_suspect_too() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("out.csv");
-    let run = flatline(&[
-        "scan",
-        repo(SAMPLE).to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-        "-q",
-    ]);
+    let run = scan_sample(&out, &[]);
     assert_eq!(code(&run), 1);
     assert_eq!(flagged_in(&out), sample_miners(true));
 }
@@ -70,13 +71,7 @@ fn without_a_registry_the_licensed_farm_is_a_suspect_too() {
 fn the_csv_carries_the_evidence_an_analyst_needs() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("out.csv");
-    flatline(&[
-        "scan",
-        repo(SAMPLE).to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-        "-q",
-    ]);
+    scan_sample(&out, &[]);
     let header = std::fs::read_to_string(&out)
         .unwrap()
         .lines()
@@ -114,14 +109,7 @@ fn the_csv_carries_the_evidence_an_analyst_needs() {
 fn json_output_is_one_object_per_flagged_meter_with_rank_and_reasons() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("out.ndjson");
-    flatline(&[
-        "scan",
-        repo(SAMPLE).to_str().unwrap(),
-        "--json",
-        "--out",
-        out.to_str().unwrap(),
-        "-q",
-    ]);
+    scan_sample(&out, &["--json"]);
     let text = std::fs::read_to_string(&out).unwrap();
     let objs: Vec<serde_json::Value> = text
         .lines()
@@ -169,15 +157,7 @@ fn scanning_as_of_a_day_after_a_switch_on_finds_that_miner() {
     // MTR00063 (7 rigs in a home) switched on 2024-01-19 19:35.
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("out.csv");
-    let run = flatline(&[
-        "scan",
-        repo(SAMPLE).to_str().unwrap(),
-        "--until",
-        "2024-01-20T20:00:00Z",
-        "--out",
-        out.to_str().unwrap(),
-        "-q",
-    ]);
+    let run = scan_sample(&out, &["--until", "2024-01-20T20:00:00Z"]);
     assert_eq!(code(&run), 1);
     assert!(flagged_in(&out).contains("MTR00063"));
     assert!(
@@ -311,15 +291,7 @@ fn train_writes_a_model_that_scan_loads_and_uses() {
     assert_eq!(m["format_version"], 1);
     assert!(m["training"]["command"].as_str().unwrap().contains("train"));
     let out = dir.path().join("out.csv");
-    let scan = flatline(&[
-        "scan",
-        repo(SAMPLE).to_str().unwrap(),
-        "--model",
-        model.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-        "-q",
-    ]);
+    let scan = scan_sample(&out, &["--model", model.to_str().unwrap()]);
     assert_eq!(code(&scan), 1, "{}", stderr(&scan));
     // Trained and scanned on the same small fleet: the big miners must come out.
     let flagged = flagged_in(&out);
@@ -510,13 +482,7 @@ fn farms_injected_into_real_businesses_are_mostly_found_with_few_false_alarms() 
 fn every_sample_miner_is_dated_within_two_hours_of_its_switch_on() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("out.csv");
-    flatline(&[
-        "scan",
-        repo(SAMPLE).to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-        "-q",
-    ]);
+    scan_sample(&out, &[]);
     let since: std::collections::HashMap<String, String> = read_csv(&out)
         .into_iter()
         .map(|r| (r["meter_id"].clone(), r["since"].clone()))
