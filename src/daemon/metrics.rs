@@ -41,6 +41,8 @@ pub struct Metrics {
     pub scoring_coalesced: AtomicU64,
     /// Alerts by kind: suspect, changed, cleared.
     pub alerts: [AtomicU64; 3],
+    /// Meters flagged and waiting out `detector.confirm_hours` before their suspect alert.
+    pub alerts_pending: AtomicU64,
     /// Unix seconds of the last completed checkpoint (0: none yet).
     pub checkpoint_unix_s: AtomicI64,
     /// The newest event time seen, unix seconds (0: none yet).
@@ -167,6 +169,12 @@ impl Metrics {
                 })
                 .collect();
         metric("alerts_total", "counter", "Alerts sent, by kind.", &by_kind);
+        metric(
+            "alerts_pending",
+            "gauge",
+            "Meters flagged and waiting out detector.confirm_hours before their suspect alert.",
+            &one(&self.alerts_pending),
+        );
         let checkpoint = self.checkpoint_unix_s.load(Relaxed);
         let age = if checkpoint == 0 {
             f64::NAN

@@ -239,6 +239,9 @@ impl Scorer {
             if let Some(alert) = &alert {
                 book.record(alert);
             }
+            self.metrics
+                .alerts_pending
+                .store(book.n_pending() as u64, Relaxed);
             alert
         };
         if let Some(alert) = alert {
