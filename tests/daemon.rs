@@ -189,6 +189,34 @@ fn publish(broker: &str, csv: &Path, extra: &[&str]) -> Child {
         .unwrap()
 }
 
+/// What most tests start from: a private broker, a temporary directory holding the
+/// fixture fleet (`write_fleet`, 8 homes and the farm, `n` readings) and a state
+/// directory for the daemon inside it.
+struct Fixture {
+    broker: Mosquitto,
+    dir: tempfile::TempDir,
+    csv: std::path::PathBuf,
+    n: usize,
+    state: std::path::PathBuf,
+}
+
+impl Fixture {
+    fn new() -> Fixture {
+        let broker = Mosquitto::start();
+        let dir = tempfile::tempdir().unwrap();
+        let csv = dir.path().join("fleet.csv");
+        let n = write_fleet(&csv, "", 8);
+        let state = dir.path().join("state");
+        Fixture {
+            broker,
+            dir,
+            csv,
+            n,
+            state,
+        }
+    }
+}
+
 /// Publishes the whole of `csv` at full speed and waits for the publisher to succeed.
 fn publish_all(broker: &str, csv: &Path, client_id: &str) {
     let status = publish(broker, csv, &["--client-id", client_id])
@@ -214,11 +242,13 @@ fn suspect_alerts_for(state: &Path, meter: &str) -> usize {
 
 #[test]
 fn readings_in_give_one_alert_out_and_sigterm_exits_zero_with_a_checkpoint() {
-    let broker = Mosquitto::start();
-    let dir = tempfile::tempdir().unwrap();
-    let csv = dir.path().join("fleet.csv");
-    let n = write_fleet(&csv, "", 8);
-    let state = dir.path().join("state");
+    let Fixture {
+        broker,
+        dir: _dir,
+        csv,
+        n,
+        state,
+    } = Fixture::new();
     let watch = Watch::start(&broker.url(), &state, "t-alert", &["meters/+/reading"]);
     // An MQTT subscriber proves the alert is published, not only written.
     let (client, mut connection) = rumqttc::Client::new(
@@ -279,10 +309,13 @@ fn with_confirm_hours_the_farm_is_alerted_once_a_day_later() {
     // must hold at a scoring a day later, so the one suspect alert says at least 48 h after
     // the switch-on. The fleet goes in two parts so the farm is surely scored in each:
     // a scorer that falls behind merges a meter's scorings into one at its newest hour.
-    let broker = Mosquitto::start();
-    let dir = tempfile::tempdir().unwrap();
-    let csv = dir.path().join("fleet.csv");
-    let n = write_fleet(&csv, "", 8);
+    let Fixture {
+        broker,
+        dir,
+        csv,
+        n,
+        ..
+    } = Fixture::new();
     let today = chrono::Utc::now().timestamp().div_euclid(86_400) * 86_400;
     let onset = today - (FLEET_DAYS as i64 - FARM_ONSET_DAY) * 86_400;
     let text = std::fs::read_to_string(&csv).unwrap();
@@ -343,11 +376,13 @@ fn with_confirm_hours_the_farm_is_alerted_once_a_day_later() {
 fn a_daemon_with_a_short_window_alerts_on_the_farm_and_restarts_with_the_default() {
     // 15 days of history per meter: the farm, switched on at day 21 of 28, still has a
     // week of baseline whenever the scorer judges it, so it is dated and alerted once.
-    let broker = Mosquitto::start();
-    let dir = tempfile::tempdir().unwrap();
-    let csv = dir.path().join("fleet.csv");
-    let n = write_fleet(&csv, "", 8);
-    let state = dir.path().join("state");
+    let Fixture {
+        broker,
+        dir: _dir,
+        csv,
+        n,
+        state,
+    } = Fixture::new();
     let short = [Path::new("--window-days"), Path::new("15")];
     let watch = Watch::spawn(
         &broker.url(),
@@ -486,11 +521,13 @@ fn garbage_payloads_are_counted_by_reason_and_do_not_stop_the_daemon() {
 
 #[test]
 fn a_daemon_killed_with_sigkill_loses_nothing_and_never_repeats_an_alert() {
-    let broker = Mosquitto::start();
-    let dir = tempfile::tempdir().unwrap();
-    let csv = dir.path().join("fleet.csv");
-    let n = write_fleet(&csv, "", 8);
-    let state = dir.path().join("state");
+    let Fixture {
+        broker,
+        dir: _dir,
+        csv,
+        n,
+        state,
+    } = Fixture::new();
     let watch = Watch::start(&broker.url(), &state, "t-kill", &["meters/+/reading"]);
     // Paced so the kill lands mid-stream: 15 days of event time in a few seconds.
     let mut publisher = publish(
@@ -526,11 +563,13 @@ fn a_daemon_killed_with_sigkill_loses_nothing_and_never_repeats_an_alert() {
 
 #[test]
 fn a_broker_restarted_mid_stream_loses_nothing() {
-    let mut broker = Mosquitto::start();
-    let dir = tempfile::tempdir().unwrap();
-    let csv = dir.path().join("fleet.csv");
-    let n = write_fleet(&csv, "", 8);
-    let state = dir.path().join("state");
+    let Fixture {
+        mut broker,
+        dir: _dir,
+        csv,
+        n,
+        state,
+    } = Fixture::new();
     let watch = Watch::start(&broker.url(), &state, "t-restart", &["meters/+/reading"]);
     let mut publisher = publish(
         &broker.url(),
@@ -970,11 +1009,13 @@ fn a_password_logs_the_daemon_in_and_never_reaches_its_log() {
 fn an_mqtt5_daemon_killed_mid_stream_resumes_its_session_and_alerts_once() {
     // MQTT 5 keeps a session only with a session expiry interval: a daemon that lost it
     // would miss what the broker received while it was down.
-    let broker = Mosquitto::start();
-    let dir = tempfile::tempdir().unwrap();
-    let csv = dir.path().join("fleet.csv");
-    let n = write_fleet(&csv, "", 8);
-    let state = dir.path().join("state");
+    let Fixture {
+        broker,
+        dir: _dir,
+        csv,
+        n,
+        state,
+    } = Fixture::new();
     let v5 = [
         Path::new("--protocol"),
         Path::new("5"),
