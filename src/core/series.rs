@@ -105,18 +105,8 @@ impl SeriesBuilder {
     /// Adds one reading: `value` in the meter's unit for the interval starting at `ts` (unix seconds).
     #[inline]
     pub fn push(&mut self, ts: i64, value: f32) -> Result<(), PushError> {
-        let hour = ts.div_euclid(HOUR_S);
         let minute = (ts.rem_euclid(HOUR_S) / 60) as u32;
-        let idx = self.slot(hour)?;
-        let bit = 1u64 << minute;
-        let bin = &mut self.bins[idx];
-        let mask = bin.mask();
-        if mask & bit != 0 {
-            return Err(PushError::Duplicate);
-        }
-        bin.set_mask(mask | bit);
-        bin.sum += value;
-        Ok(())
+        self.push_hour(ts.div_euclid(HOUR_S), value, 1u64 << minute)
     }
 
     /// A builder holding consecutive whole hours from `first_hour`, each a sum and its minute
