@@ -2,8 +2,9 @@
 //!
 //! Readers call [`Fleet::push`] once per reading with a borrowed id, so a known meter
 //! costs one hash lookup and no allocation; a reader that meets the same ids again and
-//! again looks each up once ([`Fleet::index_of`]) and pushes by index ([`Fleet::push_at`]). The fleet owns id interning and per-meter
-//! unit consistency; it knows nothing about files, topics or scoring.
+//! again looks each up once ([`Fleet::index_of`]) and pushes by index
+//! ([`Fleet::push_at`]). The fleet owns id interning and per-meter unit consistency; it
+//! knows nothing about files, topics or scoring.
 
 use std::collections::HashMap;
 use std::fmt;
