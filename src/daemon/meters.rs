@@ -705,17 +705,23 @@ impl MeterTable {
         let applied = self.apply_inner(meter, ts, value);
         // Only readings that changed state (and so are in the WAL) count as an update: replay
         // after a crash then rebuilds exactly the same recency order, and the same evictions.
+        // An accepted reading has already stamped its meter (`apply_inner`, which has it in
+        // hand); the refusals that change state are stamped here.
         if applied.changed_state() {
             self.seq += 1;
-            let seq = self.seq;
-            if let Some(m) = self.meters.get_mut(meter) {
-                m.touched = seq;
+            if !matches!(applied, Applied::Accepted { .. }) {
+                let seq = self.seq;
+                if let Some(m) = self.meters.get_mut(meter) {
+                    m.touched = seq;
+                }
             }
         }
         applied
     }
 
     fn apply_inner(&mut self, meter: &str, ts: i64, value: Value) -> Applied {
+        // The stamp an accepted reading leaves on its meter (`apply` then counts it).
+        let next_seq = self.seq + 1;
         let (unit, ts, x) = match value {
             Value::IntervalKwh(x) => (Unit::Kwh, ts, x),
             Value::Kw(x) => (Unit::Kw, ts, x),
@@ -729,9 +735,10 @@ impl MeterTable {
                 state.register = next;
                 match step {
                     RegisterStep::Baseline => {
+                        state.touched = next_seq;
                         return Applied::Accepted {
                             rescore_as_of: None,
-                        }
+                        };
                     }
                     RegisterStep::Duplicate => return Applied::Duplicate,
                     // A redelivered register reading older than the newest: the interval
@@ -746,18 +753,18 @@ impl MeterTable {
                 }
             }
         };
-        if let Some(m) = self.meters.get(meter) {
-            if m.unit != unit {
-                return Applied::Rejected(RejectReason::UnitChanged);
-            }
-        }
         let rescore_every = self.rescore_every_hours;
         let days = self.window;
+        // A new meter takes this reading's unit, so only a known one can refuse it.
         let state = self.entry(meter, unit, ts);
+        if state.unit != unit {
+            return Applied::Rejected(RejectReason::UnitChanged);
+        }
         match state.window.push_in(days, ts, x as f32) {
             Err(WindowPush::Duplicate) => Applied::Duplicate,
             Err(WindowPush::TooLate) => Applied::Rejected(RejectReason::TooLate),
             Ok(()) => {
+                state.touched = next_seq;
                 let hour = ts.div_euclid(HOUR_S);
                 let rescore_as_of = (hour >= state.scored_as_of + rescore_every).then(|| {
                     state.scored_as_of = hour;
