@@ -210,6 +210,8 @@ pub struct Measured {
     pub baseline: Shape,
     /// What the step added, hour by hour, when an onset was found (see [`Added`]).
     pub added: Option<Added>,
+    /// The floor step, when the site's floor rose and stayed up (see [`FloorStep`]).
+    pub floor: Option<FloorStep>,
     /// The feature vector in [`FEATURE_NAMES`] order; `level_vs_peers` is NaN until the
     /// model fills it, and other entries are NaN where undefined (imputed by the model).
     pub values: [f64; N_FEATURES],
@@ -268,6 +270,7 @@ pub fn measure(series: &HourlySeries, as_of_hour: i64, tz_offset_s: i32) -> Opti
         episode,
         baseline,
         added,
+        floor: floor_step(start, w),
         values,
     })
 }
@@ -371,6 +374,221 @@ fn added_load(start: i64, w: &[f32], split: usize, tz_h: f64) -> Option<Added> {
         uptime,
         n_hours: added.len(),
     })
+}
+
+/// The site's floor rose and stayed up: the second test for a farm on a site whose own load
+/// changed after the switch-on (production stopped, working hours moved, holidays), which the
+/// median step and the hour-by-hour added load both lose. A rig adds its kilowatts to every
+/// hour, so the lowest level the site sits at in each 6-hour slot of the day (the 10th
+/// percentile of the slot's blocks) rises by the rigs' power and never comes back, whatever
+/// the site does on top. A site back from a shutdown, or dropping its occasional idle days,
+/// also loses its lowest blocks; what tells them apart is how the site used to sit at its old
+/// floor: a farm's host sat there every week and a good part of the time (nights, weekends),
+/// a busy plant only on its rare shutdown days.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct FloorStep {
+    /// First hour of the raised floor (the start of a UTC day).
+    pub hour: i64,
+    /// How far the floor rose, kW: the second-smallest slot's rise, so one slot switched off
+    /// at peak hours does not hide it.
+    pub added_kw: f64,
+    /// Share of the four weeks' blocks before the rise that sat within half the rise of the
+    /// old floor (mean over slots): how much of its time the site spent at its old floor.
+    pub old_floor_share: f64,
+    /// Whole weeks of history before the rise that the test read: two to four.
+    pub weeks_before: usize,
+    /// Of those weeks, the ones in which the site sat at its old floor in at least two
+    /// slots of the day.
+    pub old_floor_weeks: usize,
+    /// Spread of the new floor: 30th minus 10th percentile of the slot's blocks since the
+    /// rise, over the rise (median over slots). Rigs under the site's idle load keep it
+    /// within the site's own idle spread.
+    pub new_floor_spread: f64,
+    /// How far the new floor stands above the site's old *median* in its quietest slot
+    /// (the largest such gap over the slots), over the rise. A farm lifts the hours at which
+    /// the site used to sit idle by its whole power (≈ 1); a plant that merely stopped
+    /// its occasional shutdowns has a new floor no higher than its old usual level (≤ 0).
+    pub above_old_usual: f64,
+    /// Whole days since the rise.
+    pub days: usize,
+}
+
+impl FloorStep {
+    /// The floor must have stayed up two weeks before this test speaks: a hot spell or a
+    /// holiday raises a floor for days, a farm for good.
+    pub const MIN_DAYS: usize = 28;
+    /// The old floor was a regular state of the site: a third of its blocks (a working
+    /// site's nights and weekends), …
+    pub const MIN_OLD_FLOOR_SHARE: f64 = 1.0 / 3.0;
+    /// … in every week before the rise, of at least two.
+    pub const MIN_WEEKS_BEFORE: usize = 2;
+    /// The new floor is as tight as a rig's: its lower part within 15% of the rise.
+    pub const MAX_NEW_FLOOR_SPREAD: f64 = 0.15;
+    /// At some time of day the new floor stands at least half the rise above the site's
+    /// old usual level there.
+    pub const MIN_ABOVE_OLD_USUAL: f64 = 0.5;
+
+    /// True when the rise looks like rigs switched on under the site's own load.
+    pub fn is_rig_like(&self) -> bool {
+        self.rig_likeness() >= 0.5
+    }
+
+    /// A score in [0, 1] for ranking, ≥ 0.5 exactly when the test passes: the smallest of
+    /// the logistic margins of the share and the spread (0.5 at a limit); zero when the
+    /// floor has not stayed up long enough, not every week was at the old floor, or the
+    /// rise is smaller than the smallest rig.
+    pub fn rig_likeness(&self) -> f64 {
+        if self.added_kw < crate::core::verdict::MIN_RIG_KW
+            || self.days < Self::MIN_DAYS
+            || self.weeks_before < Self::MIN_WEEKS_BEFORE
+            || self.old_floor_weeks < self.weeks_before
+        {
+            return 0.0;
+        }
+        let logistic = |x: f64| 1.0 / (1.0 + (-x).exp());
+        logistic((self.old_floor_share - Self::MIN_OLD_FLOOR_SHARE) / 0.03)
+            .min(logistic(
+                (Self::MAX_NEW_FLOOR_SPREAD - self.new_floor_spread) / 0.02,
+            ))
+            .min(logistic(
+                (self.above_old_usual - Self::MIN_ABOVE_OLD_USUAL) / 0.05,
+            ))
+    }
+}
+
+/// Finds the floor step (see [`FloorStep`]) on the same 6-hour blocks as the onset search,
+/// at every UTC day boundary with two weeks before it and [`FloorStep::MIN_DAYS`] after:
+/// per slot, the old floor is the 10th percentile of the blocks of the (up to four) whole
+/// weeks before, the new floor the 10th percentile of every block since. `None` when no day boundary shows a rise of at
+/// least the onset search's minimum step.
+pub fn floor_step(start: i64, w: &[f32]) -> Option<FloorStep> {
+    const WEEK_BLOCKS: usize = 7 * SLOTS;
+    const MIN_BEFORE_BLOCKS: usize = FloorStep::MIN_WEEKS_BEFORE * WEEK_BLOCKS;
+    let first_block = start.div_euclid(BLOCK_H);
+    let last_block = (start + w.len() as i64 - 1).div_euclid(BLOCK_H);
+    let n_blocks = (last_block - first_block + 1) as usize;
+    let min_after = FloorStep::MIN_DAYS * SLOTS;
+    if n_blocks < MIN_BEFORE_BLOCKS + min_after {
+        return None;
+    }
+    let block_val = block_values(start, w, first_block, n_blocks);
+    let slot_of = |b: usize| (first_block + b as i64).rem_euclid(SLOTS as i64) as usize;
+    // Candidate splits fall on day boundaries (slot 0), from the end backwards, so the
+    // blocks since the split grow one day at a time.
+    let mut after: [Vec<f64>; SLOTS] = std::array::from_fn(|_| Vec::new());
+    // Candidates that pass, latest first; and the best-ranked of the rest.
+    let mut passing: Vec<FloorStep> = Vec::new();
+    let mut best: Option<FloorStep> = None;
+    let mut before: [Vec<f64>; SLOTS] = std::array::from_fn(|_| Vec::new());
+    for k in (MIN_BEFORE_BLOCKS..n_blocks).rev() {
+        if block_val[k].is_finite() {
+            insert_sorted(&mut after[slot_of(k)], block_val[k]);
+        }
+        if slot_of(k) != 0 || n_blocks - k < min_after {
+            continue;
+        }
+        let weeks_before = (k / WEEK_BLOCKS).min(4);
+        let from = k - weeks_before * WEEK_BLOCKS;
+        for (s, b) in before.iter_mut().enumerate() {
+            b.clear();
+            b.extend(
+                (from..k)
+                    .filter(|&i| slot_of(i) == s && block_val[i].is_finite())
+                    .map(|i| block_val[i]),
+            );
+            b.sort_by(|x, y| x.total_cmp(y));
+        }
+        let mut rises = SlotValues::default();
+        let mut old = [f64::NAN; SLOTS];
+        for s in 0..SLOTS {
+            if before[s].len() >= 7 && after[s].len() >= 3 {
+                old[s] = sorted_quantile(&before[s], 0.1);
+                rises.push(sorted_quantile(&after[s], 0.1) - old[s]);
+            }
+        }
+        if rises.len() < 3 {
+            continue;
+        }
+        let size = second_smallest(rises.as_slice());
+        // The site's level before: the mean of its slots' medians. A rise must clear the
+        // onset search's minimum step on it.
+        let level = before
+            .iter()
+            .filter(|b| !b.is_empty())
+            .map(|b| sorted_median(b))
+            .sum::<f64>()
+            / SLOTS as f64;
+        if size < crate::core::verdict::MIN_RIG_KW || size < 0.15 + 0.10 * level {
+            continue;
+        }
+        // The first week is itself raised: its first day and five of the other six (one
+        // outage forgiven), each with all but one slot at least half the rise above the old
+        // floor. Busy weekdays before the switch-on are not its start: the weekend after
+        // them sits at the old floor.
+        let raised = |d: usize| {
+            let mut gains = SlotValues::default();
+            for i in k + d * SLOTS..k + (d + 1) * SLOTS {
+                if block_val[i].is_finite() && old[slot_of(i)].is_finite() {
+                    gains.push(block_val[i] - old[slot_of(i)]);
+                }
+            }
+            gains.len() >= 3 && second_smallest(gains.as_slice()) >= 0.5 * size
+        };
+        if !raised(0) || (1..7).filter(|&d| raised(d)).count() < 5 {
+            continue;
+        }
+        let at_old = |i: usize| {
+            let s = slot_of(i);
+            block_val[i].is_finite() && old[s].is_finite() && block_val[i] <= old[s] + 0.5 * size
+        };
+        let mut shares = SlotValues::default();
+        let mut above_old_usual = f64::NEG_INFINITY;
+        let mut spreads = SlotValues::default();
+        for s in (0..SLOTS).filter(|&s| old[s].is_finite()) {
+            above_old_usual = above_old_usual
+                .max((sorted_quantile(&after[s], 0.1) - sorted_median(&before[s])) / size);
+            let n_at = (from..k).filter(|&i| slot_of(i) == s && at_old(i)).count();
+            shares.push(n_at as f64 / before[s].len() as f64);
+            spreads
+                .push((sorted_quantile(&after[s], 0.3) - sorted_quantile(&after[s], 0.1)) / size);
+        }
+        let old_floor_weeks = (0..weeks_before)
+            .filter(|&wk| {
+                let to = k - wk * WEEK_BLOCKS;
+                let mut slots = [false; SLOTS];
+                for i in to - WEEK_BLOCKS..to {
+                    if at_old(i) {
+                        slots[slot_of(i)] = true;
+                    }
+                }
+                slots.iter().filter(|&&x| x).count() >= 2
+            })
+            .count();
+        let cand = FloorStep {
+            hour: (first_block + k as i64) * BLOCK_H,
+            added_kw: size,
+            old_floor_share: shares.as_slice().iter().sum::<f64>() / shares.len() as f64,
+            weeks_before,
+            old_floor_weeks,
+            new_floor_spread: sorted_median(spreads.sorted()),
+            above_old_usual,
+            days: (n_blocks - k) / SLOTS,
+        };
+        if cand.is_rig_like() {
+            passing.push(cand);
+        } else if best.is_none_or(|b| cand.rig_likeness() > b.rig_likeness()) {
+            best = Some(cand);
+        }
+    }
+    // The largest rise that passes, dated to the earliest day boundary with nearly (95% of)
+    // the same rise: later boundaries count the first days of the raised floor as "before".
+    let largest = passing.iter().map(|f| f.added_kw).fold(f64::NAN, f64::max);
+    passing
+        .iter()
+        .rev()
+        .find(|f| f.added_kw >= 0.95 * largest)
+        .copied()
+        .or(best)
 }
 
 /// log10 of kW with a small offset so an empty meter is finite.
@@ -1195,6 +1413,119 @@ mod tests {
             !part_time.is_rig_like(),
             "runs half the hours: a shift, not rigs"
         );
+    }
+
+    #[test]
+    fn a_farm_whose_site_then_stops_production_is_found_by_its_floor() {
+        // A site working 06–22 on weekdays (1.6 MW, 200 kW idle); a 300 kW farm from day 40;
+        // from day 60 the site's own production stops and it idles: the working slots'
+        // medians after the switch-on fall below their medians before, and hour by hour
+        // about half the hours add less than nothing, so the median step and the added
+        // load lose it. Its floor does not.
+        let on = 480_000 + 40 * 24;
+        let stop = 480_000 + 60 * 24;
+        let s = series(WINDOW_HOURS, |h| {
+            let weekend = matches!(h.div_euclid(24).rem_euclid(7), 2 | 3);
+            let working = !weekend && (6..22).contains(&h.rem_euclid(24)) && h < stop;
+            let own = if working { 1600.0 } else { 200.0 };
+            own * (1.0 + 0.05 * ((h / 24) % 3) as f32) + if h >= on { 300.0 } else { 0.0 }
+        });
+        let m = measure(&s, s.end_hour(), 0).unwrap();
+        assert!(m.added.is_none_or(|a| !a.is_rig_like()), "{:?}", m.added);
+        let f = m.floor.expect("floor step");
+        assert!(f.is_rig_like(), "{f:?}");
+        assert_eq!(f.hour, on);
+        assert!((f.added_kw - 300.0).abs() < 30.0, "{f:?}");
+        assert_eq!(f.days, 51);
+        assert!(f.above_old_usual > 0.9, "{f:?}");
+    }
+
+    #[test]
+    fn a_plant_that_stops_its_weekly_shutdowns_has_no_rig_like_floor_step() {
+        // 2 MW round the clock, down to 100 kW one day a week until day 50 and never after:
+        // the floor rose 1.9 MW for good, but the old floor was one day in seven, and the new
+        // floor is no higher than the plant's old usual level.
+        let s = series(WINDOW_HOURS, |h| {
+            let day = (h - 480_000) / 24;
+            if day < 50 && day % 7 == 3 {
+                100.0
+            } else {
+                2000.0 * (1.0 + 0.02 * (day % 3) as f32)
+            }
+        });
+        let m = measure(&s, s.end_hour(), 0).unwrap();
+        let f = m.floor.expect("a floor rise is measured");
+        assert!(f.old_floor_share < FloorStep::MIN_OLD_FLOOR_SHARE, "{f:?}");
+        assert!(f.above_old_usual < 0.1, "{f:?}");
+        assert!(!f.is_rig_like(), "{f:?}");
+    }
+
+    #[test]
+    fn a_three_week_rise_of_the_floor_is_not_rig_like_during_or_after() {
+        // 150 kW more at every hour from day 60 to day 81 (a hot spell's cooling): judged on
+        // day 81 the floor has been up three weeks, less than the four the test needs; judged
+        // at the end it has come down.
+        let from = 480_000 + 60 * 24;
+        let to = 480_000 + 81 * 24;
+        let s = series(WINDOW_HOURS, |h| {
+            business(h) + if (from..to).contains(&h) { 150.0 } else { 0.0 }
+        });
+        for as_of in [to, s.end_hour()] {
+            let m = measure(&s, as_of, 0).unwrap();
+            assert!(
+                m.floor.is_none_or(|f| !f.is_rig_like()),
+                "{as_of}: {:?}",
+                m.floor
+            );
+        }
+    }
+
+    #[test]
+    fn floor_step_likeness_passes_exactly_at_half() {
+        let f = FloorStep {
+            hour: 0,
+            added_kw: 300.0,
+            weeks_before: 4,
+            old_floor_weeks: 4,
+            old_floor_share: 0.6,
+            new_floor_spread: 0.05,
+            above_old_usual: 1.0,
+            days: 30,
+        };
+        assert!(f.is_rig_like() && f.rig_likeness() > 0.99);
+        let at_share = FloorStep {
+            old_floor_share: FloorStep::MIN_OLD_FLOOR_SHARE,
+            ..f
+        };
+        assert!((at_share.rig_likeness() - 0.5).abs() < 1e-9);
+        let at_spread = FloorStep {
+            new_floor_spread: FloorStep::MAX_NEW_FLOOR_SPREAD,
+            ..f
+        };
+        assert!((at_spread.rig_likeness() - 0.5).abs() < 1e-9);
+        let at_usual = FloorStep {
+            above_old_usual: FloorStep::MIN_ABOVE_OLD_USUAL,
+            ..f
+        };
+        assert!((at_usual.rig_likeness() - 0.5).abs() < 1e-9);
+        for zero in [
+            FloorStep {
+                days: FloorStep::MIN_DAYS - 1,
+                ..f
+            },
+            FloorStep {
+                old_floor_weeks: 3,
+                ..f
+            },
+            FloorStep {
+                weeks_before: 1,
+                old_floor_weeks: 1,
+                ..f
+            },
+            FloorStep { added_kw: 0.5, ..f },
+        ] {
+            assert_eq!(zero.rig_likeness(), 0.0, "{zero:?}");
+        }
     }
 
     #[test]

@@ -100,23 +100,35 @@ fn judge(
     // quiet premises) counts rigs; the power added *on average* (less when the rigs are
     // curtailed at peak hours or restart) is the energy taken. The average never exceeds
     // the running power.
-    let running_kw = match m.onset {
-        Some(o) => o.added_kw,
-        None => (m.episode.floor_kw - quiet_floor).max(0.0),
+    let added_rig_like = added_load_test && m.added.is_some_and(|a| a.is_rig_like());
+    // The third: the site's floor rose and stayed up (a farm under a site whose own load
+    // changed after the switch-on). It speaks only where the other two are silent, and
+    // then the floor step is the evidence: its date, its size.
+    let floor_step = m
+        .floor
+        .filter(|f| added_load_test && f.is_rig_like() && !added_rig_like && !scored.flagged);
+    let running_kw = match (floor_step, m.onset) {
+        (Some(f), _) => f.added_kw,
+        (None, Some(o)) => o.added_kw,
+        (None, None) => (m.episode.floor_kw - quiet_floor).max(0.0),
     };
-    let excess_kw = match m.onset {
-        Some(o) => running_kw.min((m.episode.mean_kw - o.baseline_kw).max(0.0)),
-        None => running_kw.min((m.episode.mean_kw - quiet_floor).max(0.0)),
+    // Under a raised floor the rigs run at every hour: the rise is the energy taken.
+    let excess_kw = match (floor_step, m.onset) {
+        (Some(f), _) => f.added_kw,
+        (None, Some(o)) => running_kw.min((m.episode.mean_kw - o.baseline_kw).max(0.0)),
+        (None, None) => running_kw.min((m.episode.mean_kw - quiet_floor).max(0.0)),
     };
     let mut reasons = model.reasons(&m, &scored, running_kw, excess_kw);
     // The second test: what the step added is as flat as a rig, however the premises' own
     // load swings. The clustering model judges the whole load against the fleet; on a
     // large, busy site the farm is a minority of it, and this test still sees it.
-    let added_rig_like = added_load_test && m.added.is_some_and(|a| a.is_rig_like());
-    let score = match m.added {
+    let mut score = match m.added {
         Some(a) if added_load_test => scored.score.max(a.rig_likeness()),
         _ => scored.score,
     };
+    if let Some(f) = m.floor.filter(|_| added_load_test) {
+        score = score.max(f.rig_likeness());
+    }
     if added_rig_like {
         let a = m.added.expect("checked above");
         let since = m.onset.map_or(m.window_start_hour, |o| o.hour);
@@ -133,7 +145,20 @@ fn judge(
             reasons.insert(0, sentence);
         }
     }
-    let suspected = scored.flagged || added_rig_like;
+    if let Some(f) = floor_step {
+        reasons.insert(
+            0,
+            format!(
+                "its lowest load rose by {:.1} kW on {} and has not come down in {} days: \
+                 before, it sat at its old floor {:.0}% of the time, every week",
+                f.added_kw,
+                verdict::hour_to_datetime(f.hour).format("%-d %b %Y"),
+                f.days,
+                f.old_floor_share * 100.0
+            ),
+        );
+    }
+    let suspected = scored.flagged || added_rig_like || floor_step.is_some();
     let mut notes = Vec::new();
     let mut status = if suspected {
         Status::Suspect
@@ -209,8 +234,12 @@ fn judge(
         excess_kw,
         est_rigs: rigs_for_kw(running_kw),
         excess_kwh_per_day: excess_kw * 24.0,
-        since_hour: m.onset.map_or(m.window_start_hour, |o| o.hour),
-        onset_found: m.onset.is_some(),
+        since_hour: match (floor_step, m.onset) {
+            (Some(f), _) => f.hour,
+            (None, Some(o)) => o.hour,
+            (None, None) => m.window_start_hour,
+        },
+        onset_found: floor_step.is_some() || m.onset.is_some(),
         window_start_hour: m.window_start_hour,
         window_end_hour: m.window_end_hour,
         peer_group: peer.name.clone(),
