@@ -227,7 +227,10 @@ pub fn measure(series: &HourlySeries, as_of_hour: i64, tz_offset_s: i32) -> Opti
         return None;
     }
     let tz_h = tz_offset_s as f64 / 3600.0;
-    let onset = find_onset(start, w, tz_offset_s).map(|o| latest_step(start, w, tz_offset_s, o));
+    // One cut into 6-hour blocks serves the onset search and the floor test.
+    let blocks = window_blocks(start, w);
+    let onset = find_onset_in(start, w, tz_offset_s, &blocks)
+        .map(|o| latest_step(start, w, tz_offset_s, o));
     // The episode is what came after the onset (at most its last 28 days); with no onset,
     // the last 28 days, which then also stand as the baseline.
     let recent = w.len().saturating_sub(EPISODE_HOURS as usize);
@@ -270,7 +273,7 @@ pub fn measure(series: &HourlySeries, as_of_hour: i64, tz_offset_s: i32) -> Opti
         episode,
         baseline,
         added,
-        floor: floor_step(start, w),
+        floor: floor_step(blocks.0, &blocks.1),
         values,
     })
 }
@@ -456,69 +459,84 @@ impl FloorStep {
     }
 }
 
-/// Finds the floor step (see [`FloorStep`]) on the same 6-hour blocks as the onset search,
-/// at every UTC day boundary with two weeks before it and [`FloorStep::MIN_DAYS`] after:
-/// per slot, the old floor is the 10th percentile of the blocks of the (up to four) whole
-/// weeks before, the new floor the 10th percentile of every block since. `None` when no day boundary shows a rise of at
-/// least the onset search's minimum step.
-pub fn floor_step(start: i64, w: &[f32]) -> Option<FloorStep> {
-    const WEEK_BLOCKS: usize = 7 * SLOTS;
-    const MIN_BEFORE_BLOCKS: usize = FloorStep::MIN_WEEKS_BEFORE * WEEK_BLOCKS;
-    let first_block = start.div_euclid(BLOCK_H);
-    let last_block = (start + w.len() as i64 - 1).div_euclid(BLOCK_H);
-    let n_blocks = (last_block - first_block + 1) as usize;
+/// Blocks in a week, and the fewest before a floor step (two weeks).
+const WEEK_BLOCKS: usize = 7 * SLOTS;
+const FLOOR_MIN_BEFORE_BLOCKS: usize = FloorStep::MIN_WEEKS_BEFORE * WEEK_BLOCKS;
+
+/// Finds the floor step (see [`FloorStep`]) on the window's 6-hour blocks (`block_val[b]` is
+/// block `first_block + b`, as the onset search cuts them), at every UTC day boundary with two
+/// weeks before it and [`FloorStep::MIN_DAYS`] after: per slot, the old floor is the 10th
+/// percentile of the blocks of the (up to four) whole weeks before, the new floor the 10th
+/// percentile of every block since. `None` when no day boundary shows a rise of at least the
+/// smallest rig and the onset search's minimum step.
+fn floor_step(first_block: i64, block_val: &[f64]) -> Option<FloorStep> {
+    let n_blocks = block_val.len();
     let min_after = FloorStep::MIN_DAYS * SLOTS;
-    if n_blocks < MIN_BEFORE_BLOCKS + min_after {
+    if n_blocks < FLOOR_MIN_BEFORE_BLOCKS + min_after {
         return None;
     }
-    let block_val = block_values(start, w, first_block, n_blocks);
     let slot_of = |b: usize| (first_block + b as i64).rem_euclid(SLOTS as i64) as usize;
+    if !floor_can_rise(block_val, slot_of) {
+        return None;
+    }
+    floor_search(first_block, block_val)
+}
+
+/// The search behind [`floor_step`], without the quick bound.
+fn floor_search(first_block: i64, block_val: &[f64]) -> Option<FloorStep> {
+    let n_blocks = block_val.len();
+    let min_after = FloorStep::MIN_DAYS * SLOTS;
+    if n_blocks < FLOOR_MIN_BEFORE_BLOCKS + min_after {
+        return None;
+    }
+    let slot_of = |b: usize| (first_block + b as i64).rem_euclid(SLOTS as i64) as usize;
+    let ranks = SlotRanks::of(block_val, slot_of);
     // Candidate splits fall on day boundaries (slot 0), from the end backwards, so the
-    // blocks since the split grow one day at a time.
-    let mut after: [Vec<f64>; SLOTS] = std::array::from_fn(|_| Vec::new());
+    // blocks since the split grow one day at a time and the weeks before slide back a day.
+    let mut after: [RankSet; SLOTS] = std::array::from_fn(|s| RankSet::new(&ranks.values[s]));
+    let mut window = SlotWindow {
+        from: 0,
+        to: 0,
+        sets: std::array::from_fn(|s| RankSet::new(&ranks.values[s])),
+    };
     // Candidates that pass, latest first; and the best-ranked of the rest.
     let mut passing: Vec<FloorStep> = Vec::new();
     let mut best: Option<FloorStep> = None;
-    let mut before: [Vec<f64>; SLOTS] = std::array::from_fn(|_| Vec::new());
-    for k in (MIN_BEFORE_BLOCKS..n_blocks).rev() {
-        if block_val[k].is_finite() {
-            insert_sorted(&mut after[slot_of(k)], block_val[k]);
+    for k in (FLOOR_MIN_BEFORE_BLOCKS..n_blocks).rev() {
+        if let Some(r) = ranks.rank(k) {
+            after[slot_of(k)].insert(r);
         }
         if slot_of(k) != 0 || n_blocks - k < min_after {
             continue;
         }
         let weeks_before = (k / WEEK_BLOCKS).min(4);
         let from = k - weeks_before * WEEK_BLOCKS;
-        for (s, b) in before.iter_mut().enumerate() {
-            b.clear();
-            b.extend(
-                (from..k)
-                    .filter(|&i| slot_of(i) == s && block_val[i].is_finite())
-                    .map(|i| block_val[i]),
-            );
-            b.sort_by(|x, y| x.total_cmp(y));
-        }
+        window.move_to(from, k, &ranks, slot_of);
+        let before = &window.sets;
         let mut rises = SlotValues::default();
         let mut old = [f64::NAN; SLOTS];
         for s in 0..SLOTS {
             if before[s].len() >= 7 && after[s].len() >= 3 {
-                old[s] = sorted_quantile(&before[s], 0.1);
-                rises.push(sorted_quantile(&after[s], 0.1) - old[s]);
+                old[s] = before[s].quantile(0.1);
+                rises.push(after[s].quantile(0.1) - old[s]);
             }
         }
         if rises.len() < 3 {
             continue;
         }
         let size = second_smallest(rises.as_slice());
+        if size < crate::core::verdict::MIN_RIG_KW {
+            continue;
+        }
         // The site's level before: the mean of its slots' medians. A rise must clear the
         // onset search's minimum step on it.
         let level = before
             .iter()
-            .filter(|b| !b.is_empty())
-            .map(|b| sorted_median(b))
+            .filter(|b| b.len() > 0)
+            .map(RankSet::median)
             .sum::<f64>()
             / SLOTS as f64;
-        if size < crate::core::verdict::MIN_RIG_KW || size < 0.15 + 0.10 * level {
+        if size < 0.15 + 0.10 * level {
             continue;
         }
         // The first week is itself raised: its first day and five of the other six (one
@@ -545,12 +563,12 @@ pub fn floor_step(start: i64, w: &[f32]) -> Option<FloorStep> {
         let mut above_old_usual = f64::NEG_INFINITY;
         let mut spreads = SlotValues::default();
         for s in (0..SLOTS).filter(|&s| old[s].is_finite()) {
-            above_old_usual = above_old_usual
-                .max((sorted_quantile(&after[s], 0.1) - sorted_median(&before[s])) / size);
-            let n_at = (from..k).filter(|&i| slot_of(i) == s && at_old(i)).count();
+            above_old_usual =
+                above_old_usual.max((after[s].quantile(0.1) - before[s].median()) / size);
+            // `before[s]` holds exactly the slot's finite blocks of the weeks before.
+            let n_at = before[s].count_at_most(old[s] + 0.5 * size);
             shares.push(n_at as f64 / before[s].len() as f64);
-            spreads
-                .push((sorted_quantile(&after[s], 0.3) - sorted_quantile(&after[s], 0.1)) / size);
+            spreads.push((after[s].quantile(0.3) - after[s].quantile(0.1)) / size);
         }
         let old_floor_weeks = (0..weeks_before)
             .filter(|&wk| {
@@ -589,6 +607,195 @@ pub fn floor_step(start: i64, w: &[f32]) -> Option<FloorStep> {
         .find(|f| f.added_kw >= 0.95 * largest)
         .copied()
         .or(best)
+}
+
+/// A quick bound that rules most meters out before the floor search: whether two slots of
+/// the day could rise by the smallest rig. Every candidate's blocks since the split hold the
+/// last [`FloorStep::MIN_DAYS`] days, so (with at most 101 blocks per slot, 10% of which lie
+/// below the new floor's interpolation point) a new floor is at most the 11th-lowest block of
+/// those days in its slot; an old floor is at least the slot's lowest block. A rise needs
+/// all slots but one, and at least two.
+fn floor_can_rise(block_val: &[f64], slot_of: impl Fn(usize) -> usize) -> bool {
+    let n_blocks = block_val.len();
+    if n_blocks > 101 * SLOTS {
+        return true; // the bound does not hold; search
+    }
+    let recent_from = n_blocks.saturating_sub(FloorStep::MIN_DAYS * SLOTS);
+    let mut lowest = [f64::INFINITY; SLOTS];
+    let mut recent: [Vec<f64>; SLOTS] =
+        std::array::from_fn(|_| Vec::with_capacity(FloorStep::MIN_DAYS));
+    for (b, &v) in block_val.iter().enumerate().filter(|(_, v)| v.is_finite()) {
+        let s = slot_of(b);
+        lowest[s] = lowest[s].min(v);
+        if b >= recent_from {
+            recent[s].push(v);
+        }
+    }
+    let can_rise = (0..SLOTS)
+        .filter(|&s| {
+            let r = &mut recent[s];
+            if r.len() <= 10 {
+                return true; // too few to bound; let the search decide
+            }
+            let (_, new_floor_bound, _) = r.select_nth_unstable_by(10, |a, b| a.total_cmp(b));
+            *new_floor_bound - lowest[s] >= crate::core::verdict::MIN_RIG_KW
+        })
+        .count();
+    can_rise >= 2
+}
+
+/// Each slot's finite block values in ascending order, and every block's rank in its slot's
+/// order (equal values take consecutive ranks), so a set of blocks of one slot can be a bit
+/// set over ranks ([`RankSet`]).
+struct SlotRanks {
+    values: [Vec<f64>; SLOTS],
+    /// Rank of each block in its slot's `values`; `u32::MAX` for a block with no value.
+    rank: Vec<u32>,
+}
+
+impl SlotRanks {
+    fn of(block_val: &[f64], slot_of: impl Fn(usize) -> usize) -> SlotRanks {
+        let mut order: [Vec<u32>; SLOTS] = std::array::from_fn(|_| Vec::new());
+        for (b, v) in block_val.iter().enumerate() {
+            if v.is_finite() {
+                order[slot_of(b)].push(b as u32);
+            }
+        }
+        let mut rank = vec![u32::MAX; block_val.len()];
+        let values = std::array::from_fn(|s| {
+            let o = &mut order[s];
+            o.sort_unstable_by(|&a, &b| block_val[a as usize].total_cmp(&block_val[b as usize]));
+            for (r, &b) in o.iter().enumerate() {
+                rank[b as usize] = r as u32;
+            }
+            o.iter().map(|&b| block_val[b as usize]).collect()
+        });
+        SlotRanks { values, rank }
+    }
+
+    fn rank(&self, block: usize) -> Option<usize> {
+        let r = self.rank[block];
+        (r != u32::MAX).then_some(r as usize)
+    }
+}
+
+/// A set of one slot's blocks as a bit set over their ranks ([`SlotRanks`]): adding or
+/// removing a block is one bit, and a quantile is read by counting bits, with no sorted
+/// vector to shift. Quantiles are those of [`sorted_quantile`] and [`sorted_median`] on the
+/// set's values.
+struct RankSet<'a> {
+    /// The slot's values, ascending: rank `r` is `values[r]`.
+    values: &'a [f64],
+    words: Vec<u64>,
+    len: usize,
+}
+
+impl<'a> RankSet<'a> {
+    fn new(values: &'a [f64]) -> RankSet<'a> {
+        RankSet {
+            values,
+            words: vec![0; values.len().div_ceil(64)],
+            len: 0,
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.len
+    }
+
+    fn insert(&mut self, r: usize) {
+        self.words[r / 64] |= 1 << (r % 64);
+        self.len += 1;
+    }
+
+    fn remove(&mut self, r: usize) {
+        self.words[r / 64] &= !(1 << (r % 64));
+        self.len -= 1;
+    }
+
+    /// The `i`-th smallest value of the set (from 0); NaN past the end.
+    fn nth(&self, mut i: usize) -> f64 {
+        for (w, &word) in self.words.iter().enumerate() {
+            let n = word.count_ones() as usize;
+            if i < n {
+                let mut x = word;
+                for _ in 0..i {
+                    x &= x - 1;
+                }
+                return self.values[w * 64 + x.trailing_zeros() as usize];
+            }
+            i -= n;
+        }
+        f64::NAN
+    }
+
+    fn quantile(&self, q: f64) -> f64 {
+        if self.len == 0 {
+            return f64::NAN;
+        }
+        let pos = q * (self.len - 1) as f64;
+        let lo = pos as usize;
+        let hi = (lo + 1).min(self.len - 1);
+        let (a, b) = (self.nth(lo), self.nth(hi));
+        a + (b - a) * (pos - lo as f64)
+    }
+
+    fn median(&self) -> f64 {
+        if self.len == 0 {
+            return f64::NAN;
+        }
+        let lo = (self.len - 1) / 2;
+        let frac = if (self.len - 1) % 2 == 1 { 0.5 } else { 0.0 };
+        let hi = (lo + 1).min(self.len - 1);
+        let (a, b) = (self.nth(lo), self.nth(hi));
+        a + (b - a) * frac
+    }
+
+    /// How many values of the set are at most `x`.
+    fn count_at_most(&self, x: f64) -> usize {
+        let r = self.values.partition_point(|&v| v <= x);
+        let full: usize = self.words[..r / 64]
+            .iter()
+            .map(|w| w.count_ones() as usize)
+            .sum();
+        let part = match self.words.get(r / 64) {
+            Some(w) if r % 64 > 0 => (w & ((1u64 << (r % 64)) - 1)).count_ones() as usize,
+            _ => 0,
+        };
+        full + part
+    }
+}
+
+/// One slot-set per slot of the day for a window of blocks `from..to`, kept up to date as
+/// the window moves: a block leaving clears its bit, a block entering sets it.
+struct SlotWindow<'a> {
+    from: usize,
+    to: usize,
+    sets: [RankSet<'a>; SLOTS],
+}
+
+impl SlotWindow<'_> {
+    fn move_to(
+        &mut self,
+        from: usize,
+        to: usize,
+        ranks: &SlotRanks,
+        slot_of: impl Fn(usize) -> usize,
+    ) {
+        let (old_from, old_to) = (self.from, self.to);
+        // Blocks in the old window and not the new, and the other way round.
+        for i in (old_from..old_to.min(from)).chain(old_from.max(to)..old_to) {
+            if let Some(r) = ranks.rank(i) {
+                self.sets[slot_of(i)].remove(r);
+            }
+        }
+        for i in (from..to.min(old_from)).chain(from.max(old_to)..to) {
+            if let Some(r) = ranks.rank(i) {
+                self.sets[slot_of(i)].insert(r);
+            }
+        }
+        (self.from, self.to) = (from, to);
+    }
 }
 
 /// log10 of kW with a small offset so an empty meter is finite.
@@ -902,14 +1109,20 @@ pub fn quantile(v: &mut [f64], q: f64) -> f64 {
 /// so one curtailed slot (a miner off at peak hours) does not hide it. The significant
 /// candidate with the largest size, weighted towards longer episodes, wins.
 fn find_onset(start: i64, w: &[f32], tz_offset_s: i32) -> Option<Onset> {
-    // Blocks aligned to the absolute 6-hour grid so every driver cuts the same blocks.
-    let first_block = start.div_euclid(BLOCK_H);
-    let last_block = (start + w.len() as i64 - 1).div_euclid(BLOCK_H);
-    let n_blocks = (last_block - first_block + 1) as usize;
+    find_onset_in(start, w, tz_offset_s, &window_blocks(start, w))
+}
+
+/// [`find_onset`] with the window's block values already cut ([`window_blocks`]).
+fn find_onset_in(
+    start: i64,
+    w: &[f32],
+    tz_offset_s: i32,
+    (first_block, block_val): &(i64, Vec<f64>),
+) -> Option<Onset> {
+    let (first_block, n_blocks) = (*first_block, block_val.len());
     if n_blocks < MIN_BEFORE_BLOCKS + MIN_AFTER_BLOCKS {
         return None;
     }
-    let block_val = block_values(start, w, first_block, n_blocks);
     let slot_of = |b: usize| (first_block + b as i64).rem_euclid(SLOTS as i64) as usize;
     // The slot whose middle is nearest local 03:00.
     let night_slot = (0..SLOTS)
@@ -921,8 +1134,8 @@ fn find_onset(start: i64, w: &[f32], tz_offset_s: i32) -> Option<Onset> {
                 .min(86_400 - (local_mid - 3 * 3600).abs())
         })
         .unwrap_or(0);
-    let stats = SplitStats::of(&block_val, slot_of);
-    let (k_best, size, flatness) = most_significant_split(&block_val, &stats, slot_of, night_slot)?;
+    let stats = SplitStats::of(block_val, slot_of);
+    let (k_best, size, flatness) = most_significant_split(block_val, &stats, slot_of, night_slot)?;
     let before_med = &stats.before_med;
     // The most significant split can fall a little after the switch-on (a later split has a
     // cleaner baseline). Extend the episode back over blocks that are already raised in
@@ -976,6 +1189,15 @@ fn find_onset(start: i64, w: &[f32], tz_offset_s: i32) -> Option<Onset> {
         flatness,
         baseline_kw,
     })
+}
+
+/// The first block of a window and every block's value ([`block_values`]). Blocks are
+/// aligned to the absolute 6-hour grid so every driver cuts the same blocks.
+fn window_blocks(start: i64, w: &[f32]) -> (i64, Vec<f64>) {
+    let first_block = start.div_euclid(BLOCK_H);
+    let last_block = (start + w.len() as i64 - 1).div_euclid(BLOCK_H);
+    let n_blocks = (last_block - first_block + 1).max(0) as usize;
+    (first_block, block_values(start, w, first_block, n_blocks))
 }
 
 /// Each 6-hour block's second-lowest valid hour (NaN under four valid hours), so one
@@ -1478,6 +1700,41 @@ mod tests {
                 m.floor
             );
         }
+    }
+
+    #[test]
+    fn the_quick_bound_never_rules_out_a_floor_the_search_finds() {
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand_xoshiro::Xoshiro256PlusPlus::seed_from_u64(7);
+        let (mut found, mut ruled_out) = (0, 0);
+        for case in 0..400 {
+            // 13 weeks of blocks (sometimes more than the bound covers): a noisy level, a
+            // step of 0–3 kW at a random day, a few gaps.
+            let n = if case % 10 == 0 { 420 } else { 364 };
+            let level: f64 = rng.gen_range(0.1..3.0);
+            let noise: f64 = rng.gen_range(0.0..1.0);
+            let on = rng.gen_range(0..n);
+            let step: f64 = rng.gen_range(0.0..3.0);
+            let blocks: Vec<f64> = (0..n)
+                .map(|b| {
+                    if rng.gen_bool(0.03) {
+                        f64::NAN
+                    } else {
+                        level + noise * rng.gen::<f64>() + if b >= on { step } else { 0.0 }
+                    }
+                })
+                .collect();
+            let first_block = 80_000 + case as i64 % 4;
+            let slot_of = |b: usize| (first_block + b as i64).rem_euclid(SLOTS as i64) as usize;
+            ruled_out += usize::from(!floor_can_rise(&blocks, slot_of));
+            if let Some(f) = floor_search(first_block, &blocks) {
+                found += 1;
+                assert!(floor_can_rise(&blocks, slot_of), "case {case}: {f:?}");
+                assert_eq!(floor_step(first_block, &blocks), Some(f));
+            }
+        }
+        assert!(found > 50, "only {found} cases had a floor rise to check");
+        assert!(ruled_out > 50, "the bound ruled out only {ruled_out} cases");
     }
 
     #[test]
