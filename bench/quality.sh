@@ -81,6 +81,27 @@ $fl inject "${lcl_a[@]}" --cut none --share 0 --seed 1 --out $work/yr-el-B.csv.g
       echo '```'
     done
   done
+  echo "## The floor test over whole years: the same clean meters, scanned every two weeks"
+  echo
+  echo "Each fold's clean, uncut year judged as of every second Monday-to-Monday week (26 scans),"
+  echo "as a daemon would judge it on those days. No miners: every suspect is false. The floor"
+  echo "test speaks only where the other tests are silent, so its count is its own false alarms."
+  echo '```'
+  for f in A B; do
+    for k in ee el; do
+      y=$([ $k = ee ] && echo 2012 || echo 2013)
+      n=0; t=0
+      for wk in $(seq 2 2 52); do
+        d=$(date -u -d "$y-01-01 + $((wk * 7)) days" +%Y-%m-%d)
+        $fl scan $work/yr-$k-$f.csv.gz $([ $k = ee ] && echo --unit kwh) --model $work/$f-model.json \
+          --until "$d" --json --out $work/floor-scan.json -q || true
+        n=$((n + $(grep -c 'its lowest load rose' $work/floor-scan.json || true)))
+        t=$((t + $(grep -c . $work/floor-scan.json || true)))
+      done
+      echo "fold $f, $k ($y): $t suspect verdicts over 26 scans, $n of them by the floor test"
+    done
+  done
+  echo '```'
   echo "## Held-out simulated fleet (seed 21; registry given), shipped model"
   echo '```'
   $fl eval $work/sim-eval.csv.gz --labels $work/sim-eval-labels.csv --registry $work/sim-eval-registry.csv

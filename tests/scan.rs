@@ -472,9 +472,10 @@ fn miners_injected_into_real_households_are_found_without_false_alarms() {
 
 #[test]
 fn farms_injected_into_real_businesses_are_mostly_found_with_few_false_alarms() {
-    // Measured with the shipped model: 15 of 20, no clean site flagged (docs/quality.md).
+    // Measured with the shipped model: 17 of 20, no clean site flagged (docs/quality.md); the
+    // target is 0.8.
     let (recall, fpr) = inject_and_scan(&enernoc(), &["--unit", "kwh"], "1002");
-    assert!(recall >= 0.7, "recall {recall}");
+    assert!(recall >= 0.8, "recall {recall}");
     assert!(fpr <= 0.03, "false-positive rate {fpr}");
 }
 

@@ -47,7 +47,7 @@ pub fn assess(
     judge(meter, series, as_of_hour, model, ctx, true)
 }
 
-/// [`assess`] by the clustering model alone, without the added-load test: the ablation
+/// [`assess`] by the clustering model alone, without the added-load and floor tests: the ablation
 /// behind `flatline eval --method clusters`. Never used by scan or watch.
 pub fn assess_clusters_only(
     meter: &MeterId,
@@ -65,7 +65,7 @@ fn judge(
     as_of_hour: i64,
     model: &Model,
     ctx: &Context,
-    added_load_test: bool,
+    own_history_tests: bool,
 ) -> Assessment {
     let Some(m) = features::measure(series, as_of_hour, ctx.tz_offset_s) else {
         let end = as_of_hour.min(series.end_hour());
@@ -100,13 +100,13 @@ fn judge(
     // quiet premises) counts rigs; the power added *on average* (less when the rigs are
     // curtailed at peak hours or restart) is the energy taken. The average never exceeds
     // the running power.
-    let added_rig_like = added_load_test && m.added.is_some_and(|a| a.is_rig_like());
+    let added_rig_like = own_history_tests && m.added.is_some_and(|a| a.is_rig_like());
     // The third: the site's floor rose and stayed up (a farm under a site whose own load
     // changed after the switch-on). It speaks only where the other two are silent, and
     // then the floor step is the evidence: its date, its size.
     let floor_step = m
         .floor
-        .filter(|f| added_load_test && f.is_rig_like() && !added_rig_like && !scored.flagged);
+        .filter(|f| own_history_tests && f.is_rig_like() && !added_rig_like && !scored.flagged);
     let running_kw = match (floor_step, m.onset) {
         (Some(f), _) => f.added_kw,
         (None, Some(o)) => o.added_kw,
@@ -123,10 +123,10 @@ fn judge(
     // load swings. The clustering model judges the whole load against the fleet; on a
     // large, busy site the farm is a minority of it, and this test still sees it.
     let mut score = match m.added {
-        Some(a) if added_load_test => scored.score.max(a.rig_likeness()),
+        Some(a) if own_history_tests => scored.score.max(a.rig_likeness()),
         _ => scored.score,
     };
-    if let Some(f) = m.floor.filter(|_| added_load_test) {
+    if let Some(f) = m.floor.filter(|_| own_history_tests) {
         score = score.max(f.rig_likeness());
     }
     if added_rig_like {
