@@ -100,6 +100,9 @@ fn judge(
     // quiet premises) counts rigs; the power added *on average* (less when the rigs are
     // curtailed at peak hours or restart) is the energy taken. The average never exceeds
     // the running power.
+    // The second test: what the step added is as flat as a rig, however the premises' own
+    // load swings. The clustering model judges the whole load against the fleet; on a
+    // large, busy site the farm is a minority of it, and this test still sees it.
     let added_rig_like = own_history_tests && m.added.is_some_and(|a| a.is_rig_like());
     // The third: the site's floor rose and stayed up (a farm under a site whose own load
     // changed after the switch-on). It speaks only where the other two are silent, and
@@ -119,9 +122,7 @@ fn judge(
         (None, None) => running_kw.min((m.episode.mean_kw - quiet_floor).max(0.0)),
     };
     let mut reasons = model.reasons(&m, &scored, running_kw, excess_kw);
-    // The second test: what the step added is as flat as a rig, however the premises' own
-    // load swings. The clustering model judges the whole load against the fleet; on a
-    // large, busy site the farm is a minority of it, and this test still sees it.
+    // Either test's own score ranks the meter when it is higher than the model's.
     let mut score = match m.added {
         Some(a) if own_history_tests => scored.score.max(a.rig_likeness()),
         _ => scored.score,
@@ -252,5 +253,67 @@ fn judge(
             .zip(scored.values)
             .map(|(n, v)| (n.to_string(), v))
             .collect(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A site working 06–22 on weekdays (1.6 MW, 200 kW idle) with a 300 kW farm from day 40,
+    /// whose own production stops on day 60: the case the floor test is for.
+    fn farm_then_production_stops() -> (HourlySeries, i64) {
+        let start = 480_000;
+        let on = start + 40 * 24;
+        let stop = start + 60 * 24;
+        let kw = (start..start + WINDOW_HOURS)
+            .map(|h| {
+                let weekend = matches!(h.div_euclid(24).rem_euclid(7), 2 | 3);
+                let working = !weekend && (6..22).contains(&h.rem_euclid(24)) && h < stop;
+                let own = if working { 1600.0 } else { 200.0 };
+                own * (1.0 + 0.05 * ((h / 24) % 3) as f32) + if h >= on { 300.0 } else { 0.0 }
+            })
+            .collect();
+        let series = HourlySeries {
+            start_hour: start,
+            kw,
+            resolution_min: 5,
+        };
+        (series, on)
+    }
+
+    #[test]
+    fn the_floor_test_makes_a_suspect_with_its_date_size_and_reason() {
+        let (s, on) = farm_then_production_stops();
+        let ctx = Context {
+            tz_offset_s: 0,
+            registry: None,
+        };
+        let id = MeterId::from("site-1");
+        let a = assess(&id, &s, s.end_hour(), Model::embedded(), &ctx);
+        assert_eq!(a.status, Status::Suspect, "{:?}", a.reasons);
+        assert!(a.flagged && a.score >= 0.5, "{a:?}");
+        assert!(
+            a.reasons[0].starts_with("its lowest load rose by"),
+            "{:?}",
+            a.reasons
+        );
+        assert_eq!(a.since_hour, on);
+        assert!(a.onset_found);
+        assert!((a.excess_kw - 300.0).abs() < 30.0, "{}", a.excess_kw);
+        assert!(
+            (a.est_rigs - 300.0 / verdict::S19_KW).abs() < 10.0,
+            "{}",
+            a.est_rigs
+        );
+        // The ablation path has neither own-history test.
+        let c = assess_clusters_only(&id, &s, s.end_hour(), Model::embedded(), &ctx);
+        assert!(
+            !c.reasons
+                .iter()
+                .any(|r| r.starts_with("its lowest load rose")),
+            "{:?}",
+            c.reasons
+        );
     }
 }
