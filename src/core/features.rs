@@ -730,25 +730,11 @@ impl<'a> RankSet<'a> {
     }
 
     fn quantile(&self, q: f64) -> f64 {
-        if self.len == 0 {
-            return f64::NAN;
-        }
-        let pos = q * (self.len - 1) as f64;
-        let lo = pos as usize;
-        let hi = (lo + 1).min(self.len - 1);
-        let (a, b) = (self.nth(lo), self.nth(hi));
-        a + (b - a) * (pos - lo as f64)
+        quantile_of_ordered(self.len, q, |i| self.nth(i))
     }
 
     fn median(&self) -> f64 {
-        if self.len == 0 {
-            return f64::NAN;
-        }
-        let lo = (self.len - 1) / 2;
-        let frac = if (self.len - 1) % 2 == 1 { 0.5 } else { 0.0 };
-        let hi = (lo + 1).min(self.len - 1);
-        let (a, b) = (self.nth(lo), self.nth(hi));
-        a + (b - a) * frac
+        median_of_ordered(self.len, |i| self.nth(i))
     }
 
     /// How many values of the set are at most `x`.
@@ -1439,23 +1425,37 @@ fn insert_sorted(v: &mut Vec<f64>, x: f64) {
 /// point, so its floor is `(n − 1) / 2` and its fraction 0 or ½, and the result is the
 /// same number.
 fn sorted_median(v: &[f64]) -> f64 {
-    if v.is_empty() {
-        return f64::NAN;
-    }
-    let lo = (v.len() - 1) / 2;
-    let frac = if (v.len() - 1) % 2 == 1 { 0.5 } else { 0.0 };
-    let hi = (lo + 1).min(v.len() - 1);
-    v[lo] + (v[hi] - v[lo]) * frac
+    median_of_ordered(v.len(), |i| v[i])
 }
 
 fn sorted_quantile(v: &[f64], q: f64) -> f64 {
-    if v.is_empty() {
+    quantile_of_ordered(v.len(), q, |i| v[i])
+}
+
+/// [`sorted_median`] of `n` values given by their order (`nth(i)` is the `i`-th smallest).
+#[inline]
+fn median_of_ordered(n: usize, nth: impl Fn(usize) -> f64) -> f64 {
+    if n == 0 {
         return f64::NAN;
     }
-    let pos = q * (v.len() - 1) as f64;
+    let lo = (n - 1) / 2;
+    let frac = if (n - 1) % 2 == 1 { 0.5 } else { 0.0 };
+    let hi = (lo + 1).min(n - 1);
+    let (a, b) = (nth(lo), nth(hi));
+    a + (b - a) * frac
+}
+
+/// [`sorted_quantile`] of `n` values given by their order (`nth(i)` is the `i`-th smallest).
+#[inline]
+fn quantile_of_ordered(n: usize, q: f64, nth: impl Fn(usize) -> f64) -> f64 {
+    if n == 0 {
+        return f64::NAN;
+    }
+    let pos = q * (n - 1) as f64;
     let lo = pos as usize; // pos ≥ 0: truncation is floor, without a libm call
-    let hi = (lo + 1).min(v.len() - 1);
-    v[lo] + (v[hi] - v[lo]) * (pos - lo as f64)
+    let hi = (lo + 1).min(n - 1);
+    let (a, b) = (nth(lo), nth(hi));
+    a + (b - a) * (pos - lo as f64)
 }
 
 #[cfg(test)]
