@@ -176,11 +176,10 @@ impl Added {
         if self.median_kw.max(self.running_kw) < crate::core::verdict::MIN_RIG_KW {
             return 0.0;
         }
-        let logistic = |x: f64| 1.0 / (1.0 + (-x).exp());
-        let always = logistic((Self::MAX_SPREAD - self.spread) / 0.05)
-            .min(logistic((self.floor_ratio - Self::MIN_FLOOR_RATIO) / 0.05));
-        let running = logistic((Self::MAX_RUNNING_SPREAD - self.running_spread) / 0.05)
-            .min(logistic((self.uptime - Self::MIN_UPTIME) / 0.03));
+        let always = margin(Self::MAX_SPREAD - self.spread, 0.05)
+            .min(margin(self.floor_ratio - Self::MIN_FLOOR_RATIO, 0.05));
+        let running = margin(Self::MAX_RUNNING_SPREAD - self.running_spread, 0.05)
+            .min(margin(self.uptime - Self::MIN_UPTIME, 0.03));
         let rig_sized = if self.median_kw >= crate::core::verdict::MIN_RIG_KW {
             always
         } else {
@@ -417,8 +416,8 @@ pub struct FloorStep {
 }
 
 impl FloorStep {
-    /// The floor must have stayed up two weeks before this test speaks: a hot spell or a
-    /// holiday raises a floor for days, a farm for good.
+    /// The floor must have stayed up four weeks before this test speaks: a hot spell or a
+    /// holiday raises a floor for days or weeks, a farm for good.
     pub const MIN_DAYS: usize = 28;
     /// The old floor was a regular state of the site: a third of its blocks (a working
     /// site's nights and weekends), …
@@ -437,9 +436,10 @@ impl FloorStep {
     }
 
     /// A score in [0, 1] for ranking, ≥ 0.5 exactly when the test passes: the smallest of
-    /// the logistic margins of the share and the spread (0.5 at a limit); zero when the
-    /// floor has not stayed up long enough, not every week was at the old floor, or the
-    /// rise is smaller than the smallest rig.
+    /// the logistic margins of the old floor's share, the new floor's spread and its height
+    /// above the old usual level (0.5 at a limit); zero when the floor has not stayed up
+    /// long enough, not every week was at the old floor, or the rise is smaller than the
+    /// smallest rig.
     pub fn rig_likeness(&self) -> f64 {
         if self.added_kw < crate::core::verdict::MIN_RIG_KW
             || self.days < Self::MIN_DAYS
@@ -448,15 +448,22 @@ impl FloorStep {
         {
             return 0.0;
         }
-        let logistic = |x: f64| 1.0 / (1.0 + (-x).exp());
-        logistic((self.old_floor_share - Self::MIN_OLD_FLOOR_SHARE) / 0.03)
-            .min(logistic(
-                (Self::MAX_NEW_FLOOR_SPREAD - self.new_floor_spread) / 0.02,
+        margin(self.old_floor_share - Self::MIN_OLD_FLOOR_SHARE, 0.03)
+            .min(margin(
+                Self::MAX_NEW_FLOOR_SPREAD - self.new_floor_spread,
+                0.02,
             ))
-            .min(logistic(
-                (self.above_old_usual - Self::MIN_ABOVE_OLD_USUAL) / 0.05,
+            .min(margin(
+                self.above_old_usual - Self::MIN_ABOVE_OLD_USUAL,
+                0.05,
             ))
     }
+}
+
+/// A test's margin as a score: 0.5 exactly at its limit (`past_limit` = 0), towards 1 the
+/// further on the passing side, in steps of `width` (logistic).
+fn margin(past_limit: f64, width: f64) -> f64 {
+    1.0 / (1.0 + (-(past_limit / width)).exp())
 }
 
 /// Blocks in a week, and the fewest before a floor step (two weeks).
@@ -470,11 +477,6 @@ const FLOOR_MIN_BEFORE_BLOCKS: usize = FloorStep::MIN_WEEKS_BEFORE * WEEK_BLOCKS
 /// percentile of every block since. `None` when no day boundary shows a rise of at least the
 /// smallest rig and the onset search's minimum step.
 fn floor_step(first_block: i64, block_val: &[f64]) -> Option<FloorStep> {
-    let n_blocks = block_val.len();
-    let min_after = FloorStep::MIN_DAYS * SLOTS;
-    if n_blocks < FLOOR_MIN_BEFORE_BLOCKS + min_after {
-        return None;
-    }
     let slot_of = |b: usize| (first_block + b as i64).rem_euclid(SLOTS as i64) as usize;
     if !floor_can_rise(block_val, slot_of) {
         return None;
