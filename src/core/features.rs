@@ -1460,6 +1460,30 @@ fn quantile_of_ordered(n: usize, q: f64, nth: impl Fn(usize) -> f64) -> f64 {
     a + (b - a) * (pos - lo as f64)
 }
 
+/// A site working 06–22 on weekdays (1.6 MW, 200 kW idle) with a 300 kW farm from day 40,
+/// whose own production stops on day 60: the case the floor test is for. The 13-week series
+/// and the farm's first hour.
+#[cfg(test)]
+pub(crate) fn farm_then_production_stops() -> (HourlySeries, i64) {
+    let start = 480_000;
+    let on = start + 40 * 24;
+    let stop = start + 60 * 24;
+    let kw = (start..start + WINDOW_HOURS)
+        .map(|h| {
+            let weekend = matches!(h.div_euclid(24).rem_euclid(7), 2 | 3);
+            let working = !weekend && (6..22).contains(&h.rem_euclid(24)) && h < stop;
+            let own = if working { 1600.0 } else { 200.0 };
+            own * (1.0 + 0.05 * ((h / 24) % 3) as f32) + if h >= on { 300.0 } else { 0.0 }
+        })
+        .collect();
+    let series = HourlySeries {
+        start_hour: start,
+        kw,
+        resolution_min: 30,
+    };
+    (series, on)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1641,19 +1665,10 @@ mod tests {
 
     #[test]
     fn a_farm_whose_site_then_stops_production_is_found_by_its_floor() {
-        // A site working 06–22 on weekdays (1.6 MW, 200 kW idle); a 300 kW farm from day 40;
-        // from day 60 the site's own production stops and it idles: the working slots'
-        // medians after the switch-on fall below their medians before, and hour by hour
-        // about half the hours add less than nothing, so the median step and the added
-        // load lose it. Its floor does not.
-        let on = 480_000 + 40 * 24;
-        let stop = 480_000 + 60 * 24;
-        let s = series(WINDOW_HOURS, |h| {
-            let weekend = matches!(h.div_euclid(24).rem_euclid(7), 2 | 3);
-            let working = !weekend && (6..22).contains(&h.rem_euclid(24)) && h < stop;
-            let own = if working { 1600.0 } else { 200.0 };
-            own * (1.0 + 0.05 * ((h / 24) % 3) as f32) + if h >= on { 300.0 } else { 0.0 }
-        });
+        // The working slots' medians after the switch-on fall below their medians before, and
+        // hour by hour about half the hours add less than nothing, so the median step and the
+        // added load lose it. Its floor does not.
+        let (s, on) = farm_then_production_stops();
         let m = measure(&s, s.end_hour(), 0).unwrap();
         assert!(m.added.is_none_or(|a| !a.is_rig_like()), "{:?}", m.added);
         let f = m.floor.expect("floor step");

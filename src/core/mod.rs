@@ -110,16 +110,19 @@ fn judge(
     let floor_step = m
         .floor
         .filter(|f| own_history_tests && f.is_rig_like() && !added_rig_like && !scored.flagged);
-    let running_kw = match (floor_step, m.onset) {
-        (Some(f), _) => f.added_kw,
-        (None, Some(o)) => o.added_kw,
-        (None, None) => (m.episode.floor_kw - quiet_floor).max(0.0),
-    };
-    // Under a raised floor the rigs run at every hour: the rise is the energy taken.
-    let excess_kw = match (floor_step, m.onset) {
-        (Some(f), _) => f.added_kw,
-        (None, Some(o)) => running_kw.min((m.episode.mean_kw - o.baseline_kw).max(0.0)),
-        (None, None) => running_kw.min((m.episode.mean_kw - quiet_floor).max(0.0)),
+    // Under a raised floor the rigs run at every hour: the rise is the energy taken too.
+    let (running_kw, excess_kw, since_hour) = match (floor_step, m.onset) {
+        (Some(f), _) => (f.added_kw, f.added_kw, f.hour),
+        (None, Some(o)) => (
+            o.added_kw,
+            o.added_kw.min((m.episode.mean_kw - o.baseline_kw).max(0.0)),
+            o.hour,
+        ),
+        (None, None) => {
+            let running = (m.episode.floor_kw - quiet_floor).max(0.0);
+            let excess = running.min((m.episode.mean_kw - quiet_floor).max(0.0));
+            (running, excess, m.window_start_hour)
+        }
     };
     let mut reasons = model.reasons(&m, &scored, running_kw, excess_kw);
     // Either test's own score ranks the meter when it is higher than the model's.
@@ -235,11 +238,7 @@ fn judge(
         excess_kw,
         est_rigs: rigs_for_kw(running_kw),
         excess_kwh_per_day: excess_kw * 24.0,
-        since_hour: match (floor_step, m.onset) {
-            (Some(f), _) => f.hour,
-            (None, Some(o)) => o.hour,
-            (None, None) => m.window_start_hour,
-        },
+        since_hour,
         onset_found: floor_step.is_some() || m.onset.is_some(),
         window_start_hour: m.window_start_hour,
         window_end_hour: m.window_end_hour,
@@ -260,31 +259,9 @@ fn judge(
 mod tests {
     use super::*;
 
-    /// A site working 06–22 on weekdays (1.6 MW, 200 kW idle) with a 300 kW farm from day 40,
-    /// whose own production stops on day 60: the case the floor test is for.
-    fn farm_then_production_stops() -> (HourlySeries, i64) {
-        let start = 480_000;
-        let on = start + 40 * 24;
-        let stop = start + 60 * 24;
-        let kw = (start..start + WINDOW_HOURS)
-            .map(|h| {
-                let weekend = matches!(h.div_euclid(24).rem_euclid(7), 2 | 3);
-                let working = !weekend && (6..22).contains(&h.rem_euclid(24)) && h < stop;
-                let own = if working { 1600.0 } else { 200.0 };
-                own * (1.0 + 0.05 * ((h / 24) % 3) as f32) + if h >= on { 300.0 } else { 0.0 }
-            })
-            .collect();
-        let series = HourlySeries {
-            start_hour: start,
-            kw,
-            resolution_min: 5,
-        };
-        (series, on)
-    }
-
     #[test]
     fn the_floor_test_makes_a_suspect_with_its_date_size_and_reason() {
-        let (s, on) = farm_then_production_stops();
+        let (s, on) = features::farm_then_production_stops();
         let ctx = Context {
             tz_offset_s: 0,
             registry: None,
