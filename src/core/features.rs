@@ -272,7 +272,7 @@ pub fn measure(series: &HourlySeries, as_of_hour: i64, tz_offset_s: i32) -> Opti
         episode,
         baseline,
         added,
-        floor: floor_step(blocks.0, &blocks.1),
+        floor: floor_step(blocks.first, &blocks.values),
         values,
     })
 }
@@ -1101,13 +1101,9 @@ fn find_onset(start: i64, w: &[f32], tz_offset_s: i32) -> Option<Onset> {
 }
 
 /// [`find_onset`] with the window's block values already cut ([`window_blocks`]).
-fn find_onset_in(
-    start: i64,
-    w: &[f32],
-    tz_offset_s: i32,
-    (first_block, block_val): &(i64, Vec<f64>),
-) -> Option<Onset> {
-    let (first_block, n_blocks) = (*first_block, block_val.len());
+fn find_onset_in(start: i64, w: &[f32], tz_offset_s: i32, blocks: &Blocks) -> Option<Onset> {
+    let (first_block, block_val) = (blocks.first, &blocks.values[..]);
+    let n_blocks = block_val.len();
     if n_blocks < MIN_BEFORE_BLOCKS + MIN_AFTER_BLOCKS {
         return None;
     }
@@ -1181,11 +1177,20 @@ fn find_onset_in(
 
 /// The first block of a window and every block's value ([`block_values`]). Blocks are
 /// aligned to the absolute 6-hour grid so every driver cuts the same blocks.
-fn window_blocks(start: i64, w: &[f32]) -> (i64, Vec<f64>) {
-    let first_block = start.div_euclid(BLOCK_H);
+fn window_blocks(start: i64, w: &[f32]) -> Blocks {
+    let first = start.div_euclid(BLOCK_H);
     let last_block = (start + w.len() as i64 - 1).div_euclid(BLOCK_H);
-    let n_blocks = (last_block - first_block + 1).max(0) as usize;
-    (first_block, block_values(start, w, first_block, n_blocks))
+    let n_blocks = (last_block - first + 1).max(0) as usize;
+    Blocks {
+        first,
+        values: block_values(start, w, first, n_blocks),
+    }
+}
+
+/// A window cut into 6-hour blocks: the first block's index and every block's value.
+struct Blocks {
+    first: i64,
+    values: Vec<f64>,
 }
 
 /// Each 6-hour block's second-lowest valid hour (NaN under four valid hours), so one
