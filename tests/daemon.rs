@@ -642,13 +642,13 @@ fn the_demo_on_the_embedded_broker_finds_the_farm_and_draws_it() {
         .unwrap();
     assert_eq!(status.code(), Some(1), "suspects found → exit 1, like scan");
     // The demo's fleet is the sim's, drawn the same way: its farm is the meter to find.
-    let opts = flatline::daemon::demo::DemoOptions {
+    let opts = flatline::replay::demo::DemoOptions {
         n_homes: 40,
         n_businesses: 8,
         days: 30,
         ..Default::default()
     };
-    let fleet = flatline::daemon::demo::demo_fleet(&opts);
+    let fleet = flatline::replay::demo::demo_fleet(&opts);
     let farm = fleet
         .meters
         .iter()

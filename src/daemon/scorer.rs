@@ -33,11 +33,11 @@ use crate::core::series::HourlySeries;
 use crate::core::verdict::Assessment;
 use crate::core::MeterId;
 
-use super::alerts::{Alert, AlertBook};
 use super::config::Settings;
 use super::meters::MeterTable;
 use super::metrics::Metrics;
 use super::scoring::{assess, Context};
+use crate::core::alerts::{Alert, AlertBook};
 
 /// One alert on its way to the sink, with what the picture needs.
 pub struct AlertJob {
