@@ -102,8 +102,8 @@ impl ReadArgs {
     }
 }
 
-/// Parses a `--tz` value into seconds east of UTC.
-fn parse_tz_arg(text: &str) -> Result<i32, String> {
+/// Parses a `--tz` value into seconds east of UTC (for every command that has one).
+pub fn parse_tz_arg(text: &str) -> Result<i32, String> {
     parse_utc_offset(text)
         .ok_or_else(|| format!("{text:?} is not a UTC offset (try UTC, +03:00 or -05:00)"))
 }
