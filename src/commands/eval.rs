@@ -50,9 +50,7 @@ pub fn run(args: EvalArgs) -> anyhow::Result<Outcome> {
     } = args.judge.load(&args.read)?;
     let labels = crate::quality::labels::read_label_files(&args.labels)?;
     let (series, summary) = scan::load_series(&args.paths, &read_opts, None)?;
-    if summary.n_bad() > 0 {
-        eprint!("{}", summary.render());
-    }
+    args.read.accept(&summary, false)?;
     let settings = evaluate::EvalSettings {
         method: args.method,
         tz_offset_s: read_opts.tz_offset_s,

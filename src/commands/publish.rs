@@ -52,13 +52,7 @@ pub fn run(args: PublishArgs) -> anyhow::Result<Outcome> {
     };
     let read_opts = args.read.read_options(None)?;
     let (dump, summary) = Dump::read(&args.paths, &read_opts).context("reading the dumps")?;
-    args.read.check_bad_share(&summary)?;
-    if summary.n_bad() > 0 {
-        eprint!(
-            "flatline: warning: some rows were skipped:\n{}",
-            summary.render()
-        );
-    }
+    args.read.accept(&summary, false)?;
     eprintln!(
         "publishing {} readings of {} meters in time order",
         dump.len(),

@@ -46,9 +46,7 @@ pub fn run(args: TrainArgs) -> anyhow::Result<Outcome> {
     let read_opts = args.read.read_options(None)?;
     let labels = labels::read_label_files(&args.labels)?;
     let (series, summary) = scan::load_series(&args.paths, &read_opts, None)?;
-    if summary.n_bad() > 0 {
-        eprint!("{}", summary.render());
-    }
+    args.read.accept(&summary, false)?;
     let samples = training::samples(&series, &labels, read_opts.tz_offset_s);
     let command = std::env::args().skip(1).collect::<Vec<_>>().join(" ");
     let params = TrainParams {

@@ -9,6 +9,7 @@ use std::sync::Arc;
 
 use anyhow::Context as _;
 
+use super::common::parse_tz_arg;
 use super::Outcome;
 use crate::daemon::config::RawConfig;
 use crate::daemon::metrics::Metrics;
@@ -82,12 +83,6 @@ pub struct WatchArgs {
     /// detector's day/night features, as `scan --tz`.
     #[arg(long = "tz", value_parser = parse_tz_arg, allow_hyphen_values = true)]
     pub tz_offset_s: Option<i32>,
-}
-
-/// Parses a `--tz` value into seconds east of UTC.
-fn parse_tz_arg(text: &str) -> Result<i32, String> {
-    crate::ingest::timestamp::parse_utc_offset(text)
-        .ok_or_else(|| format!("{text:?} is not a UTC offset (try UTC, +03:00 or -05:00)"))
 }
 
 /// Runs `flatline watch`.

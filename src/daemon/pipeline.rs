@@ -154,7 +154,9 @@ pub async fn run(
     let (ingest_tx, ingest_rx) = mpsc::channel::<IngestMsg>(s.queue_capacity);
     // Unbounded on purpose: with manual acks the broker sends at most its in-flight window
     // of unacknowledged messages, so this queue cannot outgrow that window, and a bound here
-    // could deadlock ingest against the event loop (see STACK.md).
+    // could deadlock ingest against the event loop: acks reach the broker through rumqttc's
+    // bounded request channel, which only the polling source drains, and the source may be
+    // waiting on ingest.
     let (ack_tx, ack_rx) = mpsc::unbounded_channel::<AckToken>();
     let (alert_tx, alert_rx) = mpsc::channel::<AlertJob>(256);
     let finishing = Arc::new(AtomicBool::new(false));

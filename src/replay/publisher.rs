@@ -116,7 +116,8 @@ pub async fn publish_all(
     let n_acked = Arc::new(AtomicU64::new(0));
     let finishing = Arc::new(AtomicBool::new(false));
     let reconnect_max = broker.reconnect_max;
-    // The event loop runs in its own task; this one only publishes (see STACK.md).
+    // The event loop runs in its own task; this one only publishes. Publishing from the
+    // polling task deadlocks it once rumqttc's bounded request channel fills.
     let poller = {
         let n_acked = n_acked.clone();
         let finishing = finishing.clone();
