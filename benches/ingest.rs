@@ -8,7 +8,7 @@
 //! on all of them. It prints readings per second and the ratios to the floor, then `flatline scan` end to end (read, hourly series, every
 //! meter judged by the shipped model) on one thread and on all, then the rate on the real
 //! datasets when they are present
-//! (`$FLATLINE_DATASETS`, else `../shared/datasets`, else `/work/shared/datasets`).
+//! (`$FLATLINE_DATASETS`, else `../shared/datasets` beside the crate root).
 //! Plain `std::time::Instant`, best of a few runs; no statistics framework.
 
 use std::io::{BufWriter, Write};
@@ -210,14 +210,10 @@ fn best_of(mut f: impl FnMut()) -> Duration {
         .expect("at least one run")
 }
 
-/// Same lookup as `tests/ingest.rs`.
+/// Same lookup as the tests (`tests/support/require.rs`).
 fn datasets_dir() -> PathBuf {
-    if let Some(dir) = std::env::var_os("FLATLINE_DATASETS") {
-        return PathBuf::from(dir);
+    match std::env::var_os("FLATLINE_DATASETS") {
+        Some(dir) => PathBuf::from(dir),
+        None => Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/datasets"),
     }
-    let beside = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/datasets");
-    if beside.is_dir() {
-        return beside;
-    }
-    PathBuf::from("/work/shared/datasets")
 }

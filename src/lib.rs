@@ -10,11 +10,11 @@
 //! - [`sim`]: synthetic fleets and mining injection, for demos, training and evaluation.
 //! - [`scan`]: the offline driver: dumps → series → assessments → ranked tables and files.
 //! - [`report`]: PNG evidence for inspectors, drawn with plotters.
-//! - [`daemon`]: the MQTT service (`watch`), the publisher and the embedded-broker demo.
+//! - [`daemon`]: the MQTT service (`watch`): source → ingest → scorer → alert sink.
+//! - [`replay`]: the daemon's clients: the publisher, the embedded broker and the demo.
 //! - [`commands`]: one file per subcommand; the flow of each run lives there.
-//! - [`evaluate`]: detection quality against labels (AUC, recall, time to detection).
-//! - [`training`]: labelled fleets → training samples at several moments per meter.
-//! - [`labels`]: ground truth for simulated and injected fleets (train, eval).
+//! - [`quality`]: detection quality against labels, training samples, and the labels.
+//! - [`logging`]: the tracing set-up every long-running command shares.
 //! - [`cli`]: the command-line grammar.
 //!
 //! # Example
@@ -46,10 +46,10 @@ pub mod cli;
 pub mod commands;
 pub mod core;
 pub mod daemon;
-pub mod evaluate;
 pub mod ingest;
-pub mod labels;
+pub mod logging;
+pub mod quality;
+pub mod replay;
 pub mod report;
 pub mod scan;
 pub mod sim;
-pub mod training;

@@ -59,13 +59,18 @@ pub fn assess_all(
 
 /// Orders assessments for an inspector: flagged first, then by score, then by the energy at stake.
 pub fn rank(assessments: &mut [Assessment]) {
-    assessments.sort_by(|a, b| {
-        b.flagged
-            .cmp(&a.flagged)
-            .then(b.score.total_cmp(&a.score))
-            .then(b.excess_kwh_per_day.total_cmp(&a.excess_kwh_per_day))
-            .then(a.meter_id.cmp(&b.meter_id))
-    });
+    assessments.sort_by(rank_order);
+}
+
+/// The inspector's order of two verdicts, meters' and nodes' alike: flagged first, then
+/// the higher score, then the more energy at stake, then the meter id (so ties are stable
+/// across runs).
+pub fn rank_order(a: &Assessment, b: &Assessment) -> std::cmp::Ordering {
+    b.flagged
+        .cmp(&a.flagged)
+        .then(b.score.total_cmp(&a.score))
+        .then(b.excess_kwh_per_day.total_cmp(&a.excess_kwh_per_day))
+        .then(a.meter_id.cmp(&b.meter_id))
 }
 
 /// The CSV header of scan results.
@@ -234,14 +239,7 @@ pub const NODES_CSV_HEADER: [&str; 19] = [
 
 /// Orders node verdicts like meter verdicts: flagged first, then score, then energy.
 pub fn rank_nodes(nodes: &mut [NodeAssessment]) {
-    nodes.sort_by(|a, b| {
-        let (a, b) = (&a.assessment, &b.assessment);
-        b.flagged
-            .cmp(&a.flagged)
-            .then(b.score.total_cmp(&a.score))
-            .then(b.excess_kwh_per_day.total_cmp(&a.excess_kwh_per_day))
-            .then(a.meter_id.cmp(&b.meter_id))
-    });
+    nodes.sort_by(|a, b| rank_order(&a.assessment, &b.assessment));
 }
 
 /// Writes ranked node verdicts as CSV (every node: there are few, and a silent node

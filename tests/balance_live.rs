@@ -6,6 +6,7 @@
 mod support {
     pub mod mosquitto;
     pub mod probe;
+    pub mod require;
 }
 
 use std::path::Path;
@@ -29,7 +30,9 @@ impl Drop for Killed {
 
 #[test]
 fn watch_alerts_on_the_transformer_hiding_a_farm_and_on_no_clean_node() {
-    let broker = Mosquitto::start();
+    let Some(broker) = Mosquitto::start() else {
+        return;
+    };
     let dir = tempfile::tempdir().unwrap();
     // Timestamps up to the last midnight, so the readings look live to the daemon.
     let today = chrono::Utc::now().timestamp().div_euclid(86_400) * 86_400;

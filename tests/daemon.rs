@@ -9,6 +9,7 @@ mod support {
     pub mod mosquitto;
     pub mod pki;
     pub mod probe;
+    pub mod require;
 }
 
 use std::path::Path;
@@ -201,19 +202,19 @@ struct Fixture {
 }
 
 impl Fixture {
-    fn new() -> Fixture {
-        let broker = Mosquitto::start();
+    fn new() -> Option<Fixture> {
+        let broker = Mosquitto::start()?;
         let dir = tempfile::tempdir().unwrap();
         let csv = dir.path().join("fleet.csv");
         let n = write_fleet(&csv, "", 8);
         let state = dir.path().join("state");
-        Fixture {
+        Some(Fixture {
             broker,
             dir,
             csv,
             n,
             state,
-        }
+        })
     }
 }
 
@@ -242,13 +243,16 @@ fn suspect_alerts_for(state: &Path, meter: &str) -> usize {
 
 #[test]
 fn readings_in_give_one_alert_out_and_sigterm_exits_zero_with_a_checkpoint() {
-    let Fixture {
+    let Some(Fixture {
         broker,
         dir: _dir,
         csv,
         n,
         state,
-    } = Fixture::new();
+    }) = Fixture::new()
+    else {
+        return;
+    };
     let watch = Watch::start(&broker.url(), &state, "t-alert", &["meters/+/reading"]);
     // An MQTT subscriber proves the alert is published, not only written.
     let (client, mut connection) = rumqttc::Client::new(
@@ -309,13 +313,16 @@ fn with_confirm_hours_the_farm_is_alerted_once_a_day_later() {
     // must hold at a scoring a day later, so the one suspect alert says at least 48 h after
     // the switch-on. The fleet goes in two parts so the farm is surely scored in each:
     // a scorer that falls behind merges a meter's scorings into one at its newest hour.
-    let Fixture {
+    let Some(Fixture {
         broker,
         dir,
         csv,
         n,
         ..
-    } = Fixture::new();
+    }) = Fixture::new()
+    else {
+        return;
+    };
     let today = chrono::Utc::now().timestamp().div_euclid(86_400) * 86_400;
     let onset = today - (FLEET_DAYS as i64 - FARM_ONSET_DAY) * 86_400;
     let text = std::fs::read_to_string(&csv).unwrap();
@@ -376,13 +383,16 @@ fn with_confirm_hours_the_farm_is_alerted_once_a_day_later() {
 fn a_daemon_with_a_short_window_alerts_on_the_farm_and_restarts_with_the_default() {
     // 15 days of history per meter: the farm, switched on at day 21 of 28, still has a
     // week of baseline whenever the scorer judges it, so it is dated and alerted once.
-    let Fixture {
+    let Some(Fixture {
         broker,
         dir: _dir,
         csv,
         n,
         state,
-    } = Fixture::new();
+    }) = Fixture::new()
+    else {
+        return;
+    };
     let short = [Path::new("--window-days"), Path::new("15")];
     let watch = Watch::spawn(
         &broker.url(),
@@ -441,7 +451,9 @@ fn a_window_shorter_than_eight_days_is_refused_at_start_up() {
 
 #[test]
 fn garbage_payloads_are_counted_by_reason_and_do_not_stop_the_daemon() {
-    let broker = Mosquitto::start();
+    let Some(broker) = Mosquitto::start() else {
+        return;
+    };
     let dir = tempfile::tempdir().unwrap();
     let watch = Watch::start(
         &broker.url(),
@@ -521,13 +533,16 @@ fn garbage_payloads_are_counted_by_reason_and_do_not_stop_the_daemon() {
 
 #[test]
 fn a_daemon_killed_with_sigkill_loses_nothing_and_never_repeats_an_alert() {
-    let Fixture {
+    let Some(Fixture {
         broker,
         dir: _dir,
         csv,
         n,
         state,
-    } = Fixture::new();
+    }) = Fixture::new()
+    else {
+        return;
+    };
     let watch = Watch::start(&broker.url(), &state, "t-kill", &["meters/+/reading"]);
     // Paced so the kill lands mid-stream: 15 days of event time in a few seconds.
     let mut publisher = publish(
@@ -563,13 +578,16 @@ fn a_daemon_killed_with_sigkill_loses_nothing_and_never_repeats_an_alert() {
 
 #[test]
 fn a_broker_restarted_mid_stream_loses_nothing() {
-    let Fixture {
+    let Some(Fixture {
         mut broker,
         dir: _dir,
         csv,
         n,
         state,
-    } = Fixture::new();
+    }) = Fixture::new()
+    else {
+        return;
+    };
     let watch = Watch::start(&broker.url(), &state, "t-restart", &["meters/+/reading"]);
     let mut publisher = publish(
         &broker.url(),
@@ -590,7 +608,9 @@ fn a_broker_restarted_mid_stream_loses_nothing() {
 
 #[test]
 fn two_daemons_on_disjoint_topic_filters_cover_a_fleet_exactly_once() {
-    let broker = Mosquitto::start();
+    let Some(broker) = Mosquitto::start() else {
+        return;
+    };
     let dir = tempfile::tempdir().unwrap();
     let (csv1, csv2) = (dir.path().join("f1.csv"), dir.path().join("f2.csv"));
     let n1 = write_fleet(&csv1, "a-", 5);
@@ -642,13 +662,13 @@ fn the_demo_on_the_embedded_broker_finds_the_farm_and_draws_it() {
         .unwrap();
     assert_eq!(status.code(), Some(1), "suspects found → exit 1, like scan");
     // The demo's fleet is the sim's, drawn the same way: its farm is the meter to find.
-    let opts = flatline::daemon::demo::DemoOptions {
+    let opts = flatline::replay::demo::DemoOptions {
         n_homes: 40,
         n_businesses: 8,
         days: 30,
         ..Default::default()
     };
-    let fleet = flatline::daemon::demo::demo_fleet(&opts);
+    let fleet = flatline::replay::demo::demo_fleet(&opts);
     let farm = fleet
         .meters
         .iter()
@@ -715,7 +735,9 @@ fn watch_alerts_exactly_the_meters_scan_flags_on_the_same_dump() {
     let samples = Path::new(env!("CARGO_MANIFEST_DIR")).join("sample-meters");
     let dump = samples.join("fleet.csv.gz");
     let registry = samples.join("registry.csv");
-    let broker = Mosquitto::start();
+    let Some(broker) = Mosquitto::start() else {
+        return;
+    };
     let dir = tempfile::tempdir().unwrap();
     let state = dir.path().join("state");
     let watch = Watch::start_with(
@@ -851,10 +873,12 @@ fn fleet_in_alert_out(broker: &Mosquitto, watch: &Watch, state: &Path, tag: &str
 fn a_daemon_on_a_tls_listener_receives_readings_and_publishes_its_alert() {
     use support::mosquitto::SecureListener;
     let pki = support::pki::Pki::generate();
-    let broker = Mosquitto::start_secure(SecureListener {
+    let Some(broker) = Mosquitto::start_secure(SecureListener {
         tls: Some(pki.tls_listener(false)),
         password_file: None,
-    });
+    }) else {
+        return;
+    };
     assert!(broker.secure_url().starts_with("mqtts://"));
     let dir = tempfile::tempdir().unwrap();
     let state = dir.path().join("state");
@@ -878,10 +902,12 @@ fn a_daemon_on_a_tls_listener_receives_readings_and_publishes_its_alert() {
 fn mutual_tls_admits_the_daemon_with_its_client_certificate_and_refuses_it_without() {
     use support::mosquitto::SecureListener;
     let pki = support::pki::Pki::generate();
-    let broker = Mosquitto::start_secure(SecureListener {
+    let Some(broker) = Mosquitto::start_secure(SecureListener {
         tls: Some(pki.tls_listener(true)),
         password_file: None,
-    });
+    }) else {
+        return;
+    };
     let dir = tempfile::tempdir().unwrap();
     // Without a client certificate the handshake fails: the daemon keeps retrying and
     // never subscribes.
@@ -925,6 +951,9 @@ fn a_password_logs_the_daemon_in_and_never_reaches_its_log() {
     use support::mosquitto::SecureListener;
     const PASSWORD: &str = "s3cret-Flatline-pw";
     const WRONG: &str = "wr0ng-Flatline-pw";
+    if !support::require::program("mosquitto_passwd") {
+        return;
+    }
     let dir = tempfile::tempdir().unwrap();
     let passwords = dir.path().join("passwd");
     std::fs::write(&passwords, "").unwrap();
@@ -935,10 +964,12 @@ fn a_password_logs_the_daemon_in_and_never_reaches_its_log() {
         .status()
         .expect("mosquitto_passwd must be installed");
     assert!(made.success());
-    let broker = Mosquitto::start_secure(SecureListener {
+    let Some(broker) = Mosquitto::start_secure(SecureListener {
         tls: None,
         password_file: Some(passwords),
-    });
+    }) else {
+        return;
+    };
     let logged = |log: &Path, env: (&'static str, &'static str)| {
         let file = std::fs::File::create(log).unwrap();
         move |cmd: &mut Command| {
@@ -1009,13 +1040,16 @@ fn a_password_logs_the_daemon_in_and_never_reaches_its_log() {
 fn an_mqtt5_daemon_killed_mid_stream_resumes_its_session_and_alerts_once() {
     // MQTT 5 keeps a session only with a session expiry interval: a daemon that lost it
     // would miss what the broker received while it was down.
-    let Fixture {
+    let Some(Fixture {
         broker,
         dir: _dir,
         csv,
         n,
         state,
-    } = Fixture::new();
+    }) = Fixture::new()
+    else {
+        return;
+    };
     let v5 = [
         Path::new("--protocol"),
         Path::new("5"),

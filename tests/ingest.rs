@@ -1,13 +1,16 @@
 //! Integration tests of `flatline::ingest`: every layout and timestamp form, gzip, folder
 //! walks, bad-row accounting with file and line, the one-line errors, and the two real
-//! datasets in `shared/datasets` (found by [`datasets_dir`]).
+//! datasets in `../shared/datasets` (found, or skipped, by `support/require.rs`).
 
 use std::collections::BTreeMap;
 use std::io::Write;
 mod common;
+mod support {
+    pub mod require;
+}
 
-use common::datasets_dir;
 use std::path::{Path, PathBuf};
+use support::require;
 
 use flate2::write::GzEncoder;
 use flate2::Compression;
@@ -99,7 +102,9 @@ const JAN1_2013: i64 = 1_356_998_400;
 
 #[test]
 fn the_lcl_folder_reads_fifty_meters_and_every_row_with_metadata_skipped() {
-    let dir = datasets_dir().join("lcl_london_halfhourly_2013");
+    let Some(dir) = require::dataset("lcl_london_halfhourly_2013") else {
+        return;
+    };
     let (series, summary) = read(&[dir], &ReadOptions::default()).unwrap();
     assert_eq!(series.len(), 50);
     assert_eq!(summary.n_files, 50);
@@ -119,7 +124,9 @@ fn the_lcl_folder_reads_fifty_meters_and_every_row_with_metadata_skipped() {
 
 #[test]
 fn the_enernoc_folder_reads_twenty_sites_as_kwh() {
-    let dir = datasets_dir().join("enernoc_2012_commercial");
+    let Some(dir) = require::dataset("enernoc_2012_commercial") else {
+        return;
+    };
     let (series, summary) = read(&[dir], &with_unit(Unit::Kwh)).unwrap();
     assert_eq!(series.len(), 20);
     assert_eq!(summary.n_rows, 2_108_065);
@@ -136,7 +143,9 @@ fn the_enernoc_folder_reads_twenty_sites_as_kwh() {
 
 #[test]
 fn per_meter_files_without_a_unit_need_one() {
-    let dir = datasets_dir().join("enernoc_2012_commercial");
+    let Some(dir) = require::dataset("enernoc_2012_commercial") else {
+        return;
+    };
     let message = error_of(&[dir], &ReadOptions::default());
     assert!(
         message.ends_with("12.csv.gz: values have no unit; pass --unit kwh or --unit kw"),

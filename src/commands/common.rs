@@ -1,8 +1,10 @@
 //! Options shared by the commands that read meter dumps (`scan`, `train`, `inject`, …).
 //!
 //! [`ReadArgs`] is flattened into each such command's arguments and turned into checked
-//! [`ReadOptions`] once, at start-up; [`parse_timestamp_arg`] reads `--until`-style times.
-//! The reading itself lives in [`crate::ingest`].
+//! [`ReadOptions`] once, at start-up; every read's summary then passes through
+//! [`ReadArgs::accept`], the one place that prints bad rows and enforces `--max-bad-share`.
+//! [`parse_timestamp_arg`] reads `--until`-style times. The reading itself lives in
+//! [`crate::ingest`].
 
 use anyhow::{bail, Context};
 
@@ -53,24 +55,56 @@ impl ReadArgs {
         })
     }
 
-    /// Fails, with the summary's examples in the message, when the share of bad rows is over
-    /// `--max-bad-share`: past that point the input is more likely misread (wrong `--format`,
-    /// `--tz`, a broken export) than merely dirty.
-    pub fn check_bad_share(&self, summary: &IngestSummary) -> anyhow::Result<()> {
-        if summary.bad_share() > self.max_bad_share {
-            bail!(
-                "{:.1}% of the rows are bad, more than --max-bad-share {:.1}%:\n{}",
-                100.0 * summary.bad_share(),
-                100.0 * self.max_bad_share,
-                summary.render().trim_end()
-            );
+    /// The gate every command that reads dumps passes its read through, so they all treat
+    /// bad rows alike: prints the summary on standard error when rows were bad (and, with
+    /// `show_skipped`, when only files were skipped), then fails via
+    /// [`Self::check_bad_share`] when too many rows were bad.
+    pub fn accept(&self, summary: &IngestSummary, show_skipped: bool) -> anyhow::Result<()> {
+        if summary.n_bad() > 0 || (show_skipped && !summary.skipped_files.is_empty()) {
+            eprint!("{}", summary.render());
         }
-        Ok(())
+        self.check_bad_share(summary)
+    }
+
+    /// Fails, naming the files the bad rows came from, when the share of bad rows is over
+    /// `--max-bad-share`: past that point the input is more likely misread (wrong
+    /// `--format`, `--tz`, a broken export) than merely dirty, and nothing should be judged,
+    /// trained, written or published from it.
+    fn check_bad_share(&self, summary: &IngestSummary) -> anyhow::Result<()> {
+        if summary.bad_share() <= self.max_bad_share {
+            return Ok(());
+        }
+        // The examples keep the first bad rows of each reason with their file.
+        let mut files: Vec<String> = Vec::new();
+        for example in &summary.examples {
+            let file = example.file.display().to_string();
+            if !files.contains(&file) {
+                files.push(file);
+            }
+        }
+        const SHOWN_FILES: usize = 3;
+        let place = match files.len() {
+            0 => String::new(),
+            n if n <= SHOWN_FILES => format!(" in {}", files.join(", ")),
+            n => format!(
+                " in {} and {} more",
+                files[..SHOWN_FILES].join(", "),
+                n - SHOWN_FILES
+            ),
+        };
+        bail!(
+            "{:.1}% of the {} rows read are bad{place}, more than --max-bad-share {:.1}%; \
+             the input looks misread (wrong --format, --tz or --unit, or a broken export), \
+             so nothing was done with it",
+            100.0 * summary.bad_share(),
+            summary.n_rows,
+            100.0 * self.max_bad_share,
+        );
     }
 }
 
-/// Parses a `--tz` value into seconds east of UTC.
-fn parse_tz_arg(text: &str) -> Result<i32, String> {
+/// Parses a `--tz` value into seconds east of UTC (for every command that has one).
+pub fn parse_tz_arg(text: &str) -> Result<i32, String> {
     parse_utc_offset(text)
         .ok_or_else(|| format!("{text:?} is not a UTC offset (try UTC, +03:00 or -05:00)"))
 }
@@ -152,14 +186,23 @@ mod tests {
             n_accepted: 9,
             ..Default::default()
         };
-        summary.bad.insert(crate::ingest::BadReason::BadValue, 1);
+        let reason = crate::ingest::BadReason::BadValue;
+        summary.bad.insert(reason, 1);
         assert!(args.check_bad_share(&summary).is_ok());
-        summary.bad.insert(crate::ingest::BadReason::BadValue, 2);
-        assert!(args
-            .check_bad_share(&summary)
-            .unwrap_err()
-            .to_string()
-            .contains("bad value: 2"));
+        summary.bad.insert(reason, 2);
+        for (file, line) in [("a.csv", 3), ("a.csv", 4), ("b.csv", 2)] {
+            summary.examples.push(crate::ingest::BadRow {
+                file: file.into(),
+                line,
+                reason,
+                text: "x".into(),
+            });
+        }
+        let message = args.check_bad_share(&summary).unwrap_err().to_string();
+        assert!(
+            message.starts_with("20.0% of the 10 rows read are bad in a.csv, b.csv, more than --max-bad-share 10.0%"),
+            "{message}"
+        );
     }
 
     #[test]

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use super::Outcome;
 use crate::daemon::config::LogFormat;
-use crate::daemon::demo::{self, DemoOptions};
+use crate::replay::demo::{self, DemoOptions};
 
 /// Options of `flatline demo`.
 #[derive(Debug, clap::Args)]
@@ -39,7 +39,7 @@ pub struct DemoArgs {
 /// Runs `flatline demo`. Exits 1 when suspects were found, like `scan`.
 pub fn run(args: DemoArgs) -> anyhow::Result<Outcome> {
     // rumqttd logs an ERROR for every normal disconnect: keep it out of the tour.
-    super::watch::init_logging(LogFormat::Text, "warn,rumqttd=off");
+    crate::logging::init(LogFormat::Text, "warn,rumqttd=off");
     let opts = DemoOptions {
         out_dir: args.out,
         broker_url: args.broker,

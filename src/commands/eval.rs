@@ -6,7 +6,7 @@ use anyhow::Context as _;
 
 use super::common::{JudgeArgs, Judging, ReadArgs};
 use super::Outcome;
-use crate::evaluate::{self, Method};
+use crate::quality::evaluate::{self, Method};
 use crate::scan;
 
 /// Options of `flatline eval`.
@@ -48,11 +48,9 @@ pub fn run(args: EvalArgs) -> anyhow::Result<Outcome> {
         registry,
         ..
     } = args.judge.load(&args.read)?;
-    let labels = super::train::read_labels(&args.labels)?;
+    let labels = crate::quality::labels::read_label_files(&args.labels)?;
     let (series, summary) = scan::load_series(&args.paths, &read_opts, None)?;
-    if summary.n_bad() > 0 {
-        eprint!("{}", summary.render());
-    }
+    args.read.accept(&summary, false)?;
     let settings = evaluate::EvalSettings {
         method: args.method,
         tz_offset_s: read_opts.tz_offset_s,

@@ -61,7 +61,7 @@ pub fn run(args: InjectArgs) -> anyhow::Result<Outcome> {
         survey.push(args.cut, meter, ts, value as f64, unit);
         Ok(())
     })?;
-    args.read.check_bad_share(&summary)?;
+    args.read.accept(&summary, false)?;
     if survey.mixed_units {
         bail!("the input mixes kWh and kW readings; inject one unit at a time");
     }

@@ -8,8 +8,8 @@ use anyhow::Context as _;
 use super::common::ReadArgs;
 use super::Outcome;
 use crate::daemon::config::BrokerSettings;
-use crate::daemon::publisher::{self, Dump, PublishOptions};
 use crate::daemon::{config::LogFormat, mqtt};
+use crate::replay::publisher::{self, Dump, PublishOptions};
 
 /// Options of `flatline publish`.
 #[derive(Debug, clap::Args)]
@@ -42,7 +42,7 @@ pub struct PublishArgs {
 
 /// Runs `flatline publish`.
 pub fn run(args: PublishArgs) -> anyhow::Result<Outcome> {
-    super::watch::init_logging(LogFormat::Text, "info");
+    crate::logging::init(LogFormat::Text, "info");
     mqtt::install_crypto_provider();
     let broker = BrokerSettings::from_url(&args.broker, &args.client_id, args.ca_file.clone())?;
     let qos = match args.qos {
@@ -52,13 +52,7 @@ pub fn run(args: PublishArgs) -> anyhow::Result<Outcome> {
     };
     let read_opts = args.read.read_options(None)?;
     let (dump, summary) = Dump::read(&args.paths, &read_opts).context("reading the dumps")?;
-    args.read.check_bad_share(&summary)?;
-    if summary.n_bad() > 0 {
-        eprint!(
-            "flatline: warning: some rows were skipped:\n{}",
-            summary.render()
-        );
-    }
+    args.read.accept(&summary, false)?;
     eprintln!(
         "publishing {} readings of {} meters in time order",
         dump.len(),

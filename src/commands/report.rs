@@ -43,7 +43,8 @@ pub fn run(args: ReportArgs) -> anyhow::Result<Outcome> {
         model,
         registry,
     } = args.judge.load(&args.read)?;
-    let (series, _) = scan::load_series(&args.paths, &read_opts, None)?;
+    let (series, summary) = scan::load_series(&args.paths, &read_opts, None)?;
+    args.read.accept(&summary, false)?;
     let assessments = scan::assess_all(
         &series,
         until.map(|t| t.div_euclid(3600)),

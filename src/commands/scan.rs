@@ -70,16 +70,7 @@ pub fn run(args: ScanArgs) -> anyhow::Result<Outcome> {
         p.finish_and_clear();
     }
     // Bad rows are a warning worth seeing even with --quiet; skipped metadata files are not.
-    if summary.n_bad() > 0 || (!args.quiet && !summary.skipped_files.is_empty()) {
-        eprint!("{}", summary.render());
-    }
-    if summary.bad_share() > args.read.max_bad_share {
-        anyhow::bail!(
-            "{:.1}% of rows were bad (limit {:.1}%, --max-bad-share); nothing was scored",
-            100.0 * summary.bad_share(),
-            100.0 * args.read.max_bad_share
-        );
-    }
+    args.read.accept(&summary, !args.quiet)?;
 
     let mut assessments = scan::assess_all(
         &series,

@@ -1,6 +1,5 @@
 //! `flatline train`: fit the clustering model on a labelled population and save it.
 
-use std::collections::HashMap;
 use std::path::PathBuf;
 
 use anyhow::Context as _;
@@ -8,8 +7,8 @@ use anyhow::Context as _;
 use super::common::ReadArgs;
 use super::Outcome;
 use crate::core::model::{Model, TrainParams};
-use crate::labels::{self, Label};
-use crate::{scan, training};
+use crate::quality::{labels, training};
+use crate::scan;
 
 /// Options of `flatline train`.
 #[derive(Debug, clap::Args)]
@@ -42,25 +41,12 @@ pub struct TrainArgs {
     pub read: ReadArgs,
 }
 
-/// Reads and merges label files.
-pub fn read_labels(paths: &[PathBuf]) -> anyhow::Result<HashMap<String, Label>> {
-    let mut all = HashMap::new();
-    for p in paths {
-        let f = std::fs::File::open(p)
-            .with_context(|| format!("cannot open labels {}", p.display()))?;
-        all.extend(labels::parse_labels(f, &p.display().to_string())?);
-    }
-    Ok(all)
-}
-
 /// Runs `flatline train`.
 pub fn run(args: TrainArgs) -> anyhow::Result<Outcome> {
     let read_opts = args.read.read_options(None)?;
-    let labels = read_labels(&args.labels)?;
+    let labels = labels::read_label_files(&args.labels)?;
     let (series, summary) = scan::load_series(&args.paths, &read_opts, None)?;
-    if summary.n_bad() > 0 {
-        eprint!("{}", summary.render());
-    }
+    args.read.accept(&summary, false)?;
     let samples = training::samples(&series, &labels, read_opts.tz_offset_s);
     let command = std::env::args().skip(1).collect::<Vec<_>>().join(" ");
     let params = TrainParams {

@@ -9,8 +9,9 @@ use std::sync::Arc;
 
 use anyhow::Context as _;
 
+use super::common::parse_tz_arg;
 use super::Outcome;
-use crate::daemon::config::{LogFormat, RawConfig};
+use crate::daemon::config::RawConfig;
 use crate::daemon::metrics::Metrics;
 use crate::daemon::{mqtt, pipeline};
 
@@ -84,12 +85,6 @@ pub struct WatchArgs {
     pub tz_offset_s: Option<i32>,
 }
 
-/// Parses a `--tz` value into seconds east of UTC.
-fn parse_tz_arg(text: &str) -> Result<i32, String> {
-    crate::ingest::timestamp::parse_utc_offset(text)
-        .ok_or_else(|| format!("{text:?} is not a UTC offset (try UTC, +03:00 or -05:00)"))
-}
-
 /// Runs `flatline watch`.
 pub fn run(args: WatchArgs) -> anyhow::Result<Outcome> {
     let mut raw = match &args.config {
@@ -98,7 +93,7 @@ pub fn run(args: WatchArgs) -> anyhow::Result<Outcome> {
     };
     apply_overrides(&mut raw, args);
     let settings = raw.check()?;
-    init_logging(settings.log_format, &settings.log_filter);
+    crate::logging::init(settings.log_format, &settings.log_filter);
     mqtt::install_crypto_provider();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -182,20 +177,6 @@ fn apply_overrides(raw: &mut RawConfig, a: WatchArgs) {
     if let Some(v) = a.tz_offset_s {
         raw.ingest.tz_offset_s = v;
     }
-}
-
-/// Installs the tracing subscriber (`RUST_LOG` wins over the configured filter).
-pub fn init_logging(format: LogFormat, filter: &str) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(filter));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    // A second initialisation (tests running commands in-process) is harmless: keep the first.
-    let _ = match format {
-        LogFormat::Text => builder.try_init(),
-        LogFormat::Json => builder.json().try_init(),
-    };
 }
 
 /// Resolves on the first SIGINT or SIGTERM.

@@ -415,20 +415,66 @@ pub fn assess_nodes(
                     balance: None,
                 };
             };
-            let rating = registry.get(node).and_then(|e| e.contracted_kw);
-            let b = balance(&node_id, role, node_series, &children, rating, losses);
+            let readings = NodeReadings {
+                id: &node_id,
+                role,
+                series: node_series,
+                rating_kw: registry.get(node).and_then(|e| e.contracted_kw),
+                children: &children,
+            };
             let as_of =
                 until_hour.map_or(node_series.end_hour(), |u| u.min(node_series.end_hour()));
-            // Only customers can be bypassed; child nodes are balanced on their own.
-            let customers: Vec<(MeterId, Option<&HourlySeries>)> = children
-                .into_iter()
-                .filter(|(id, _)| topology.role(id.as_str()).is_none())
-                .collect();
-            let mut n = assess_node(&b, &customers, as_of, tz_offset_s, rule);
+            let (mut n, b) =
+                balance_and_assess(topology, &readings, as_of, tz_offset_s, losses, rule);
             n.balance = Some(b);
             n
         })
         .collect()
+}
+
+/// One node meter's readings and what it is balanced against, as a driver has them.
+pub struct NodeReadings<'a> {
+    /// The node meter.
+    pub id: &'a MeterId,
+    /// Transformer or feeder.
+    pub role: Role,
+    /// Its own readings.
+    pub series: &'a HourlySeries,
+    /// Its rating from the registry, kW (sizes the no-load losses).
+    pub rating_kw: Option<f64>,
+    /// Its metered children ([`metered_children`]) with their series, `None` for a child
+    /// without readings.
+    pub children: &'a [(MeterId, Option<&'a HourlySeries>)],
+}
+
+/// The steps from a node's readings to its verdict, the same for `scan` ([`assess_nodes`])
+/// and the daemon: the balance against its children, then [`assess_node`] as of
+/// `as_of_hour` with only the customer children checked for a bypass (child nodes are
+/// balanced on their own). Returns the verdict and the balance it judged.
+pub fn balance_and_assess(
+    topology: &Topology,
+    node: &NodeReadings<'_>,
+    as_of_hour: i64,
+    tz_offset_s: i32,
+    losses: &LossModel,
+    rule: &NodeRule,
+) -> (NodeAssessment, Balance) {
+    let b = balance(
+        node.id,
+        node.role,
+        node.series,
+        node.children,
+        node.rating_kw,
+        losses,
+    );
+    let customers: Vec<(MeterId, Option<&HourlySeries>)> = node
+        .children
+        .iter()
+        .filter(|(id, _)| topology.role(id.as_str()).is_none())
+        .cloned()
+        .collect();
+    let n = assess_node(&b, &customers, as_of_hour, tz_offset_s, rule);
+    (n, b)
 }
 
 /// Phrases one node's residual as a verdict under `rule`.

@@ -5,6 +5,7 @@
 //! the same hourly series, the same model and the same "as of" hour, both get the same
 //! [`Assessment`].
 
+pub mod alerts;
 pub mod balance;
 pub mod features;
 pub mod fleet;

@@ -4,7 +4,7 @@
 //! This module is pure and synchronous (no IO, no clock). It owns the rules that make
 //! ingest idempotent — a minute already seen for a meter is a duplicate and changes
 //! nothing — and the conversion of cumulative registers into interval energy. It does not
-//! score (that is [`super::ingest`]) and does not persist (that is [`super::wal`]), but it
+//! score (that is [`super::scorer`]) and does not persist (that is [`super::wal`]), but it
 //! can encode and decode itself for the snapshot.
 //!
 //! The window holds exactly what [`SeriesBuilder`] would hold for the same readings in
@@ -103,14 +103,14 @@ const MAX_MASK_RUNS: usize = 16;
 /// reading of a closed hour (a duplicate, nothing lost) from a reading that arrived too
 /// late (refused, lost). A meter reports on the same minutes hour after hour, so the
 /// closed hours' masks are kept run-length encoded — a regular meter needs one run of
-/// 12 bytes — for at most [`MAX_MASK_RUNS`] runs of the newest closed hours. A reading for
+/// 12 bytes — for at most `MAX_MASK_RUNS` (16) runs of the newest closed hours. A reading for
 /// an older closed hour of an irregular meter cannot be recognised and counts as too late.
 ///
 /// Memory: each kind of hour is one deque of packed records, allocated once at its final
 /// size — the open hours ([`OPEN_HOURS`] × 12 bytes) on the first reading, the closed hours
 /// (the span's closed hours × 5 bytes) when the first hour closes — and the window slides
 /// one hour at a time, closing and dropping before it adds, so neither ever reallocates.
-/// The runs start with room for one and grow (to at most [`MAX_MASK_RUNS`]) only for an
+/// The runs start with room for one and grow (to at most `MAX_MASK_RUNS` (16)) only for an
 /// irregular meter.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct HourWindow {

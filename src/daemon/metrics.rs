@@ -12,8 +12,8 @@ use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 
-use super::alerts::AlertKind;
 use super::payload::RejectReason;
+use crate::core::alerts::AlertKind;
 
 /// Live counters shared by every stage of the pipeline.
 #[derive(Debug, Default)]

@@ -2,10 +2,13 @@
 //! or 5, persistent session, manual acknowledgements), and one small enum over rumqttc's
 //! two protocol APIs so the source, the alert sink and the publisher are written once.
 //!
-//! This module owns the session rules STACK.md warns about: a fixed client id,
-//! `clean_session(false)` (MQTT 5: `clean_start(false)` plus a session expiry, without which
-//! Mosquitto keeps no session), QoS 1, and a packet size limit raised above the payload
-//! limit so an oversized message is counted and refused instead of killing the event loop.
+//! This module owns the session rules without which rumqttc loses messages (a clean
+//! session silently drops in-flight QoS 1 messages across a reconnect; docs/operations.md
+//! tells operators the broker side): a fixed client id, `clean_session(false)` (MQTT 5:
+//! `clean_start(false)` plus a session expiry, without which Mosquitto keeps no session),
+//! QoS 1, and a packet size limit raised above the payload limit (rumqttc's default is
+//! 10 KiB) so an oversized message is counted and refused instead of killing the event
+//! loop.
 //! It does not decide what to do with messages.
 
 use std::sync::Arc;

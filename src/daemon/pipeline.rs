@@ -1,21 +1,15 @@
-//! The running daemon: source → ingest → alert sink, wired with bounded channels.
+//! The running daemon: the wiring of its stages and the order they shut down in. Each
+//! stage lives in a module of its own, connected by bounded channels:
 //!
-//! - **Source** (tokio task): polls the rumqttc event loop continuously, decodes each
-//!   message ([`super::payload::decode`], pure and cheap) and hands it to ingest through a
-//!   bounded queue. It never publishes and never waits on scoring. It re-subscribes when a
-//!   ConnAck says the broker kept no session, and backs off (doubling) after errors.
-//! - **Ingest** (its own OS thread, so file IO never stalls the async runtime): applies
-//!   readings to the [`MeterTable`], appends the ones that changed state to the WAL,
-//!   `fsync`s in batches, and only then releases the batch's messages for acknowledgement.
-//!   When a meter's event time crosses its re-scoring boundary it pushes the meter into the
-//!   scorer's coalescing queue, which never blocks. It snapshots periodically.
-//! - **Scorer** (threads of their own, lower priority, see [`super::scorer`]): scores due
-//!   meters at their latest state and asks the [`AlertBook`] whether the verdict is worth
+//! - **Source** ([`super::source`], tokio task): poll → decode → bounded queue to ingest.
+//! - **Ingest** ([`super::ingest`], its own OS thread): meter table, WAL, `fsync` batches,
+//!   and only then the release of acknowledgements (sent by the acker task).
+//! - **Scorer** ([`super::scorer`], threads of their own, lower priority): scores due
+//!   meters at their latest state and asks the [`crate::core::alerts::AlertBook`] whether the verdict is worth
 //!   an alert. Scoring can fall behind; it cannot hold up ingest or the event loop, so a
 //!   slow scorer never makes the broker drop the connection and redeliver a backlog.
-//! - **Acker** (tokio task): sends the released PUBACKs through the client.
-//! - **Alert sink** (tokio task): draws the PNG, appends `alerts.jsonl` (fsync), then
-//!   publishes the alert with QoS 1 on `<prefix>/<meter_id>`.
+//! - **Alert sink** ([`super::sink`], tokio task): draws the PNG, appends `alerts.jsonl`
+//!   (fsync), then publishes the alert with QoS 1 on `<prefix>/<meter_id>`.
 //!
 //! Shutdown flows from the source: when the shutdown signal fires the source stops
 //! forwarding (messages received after that stay unacknowledged and the broker redelivers
@@ -38,23 +32,19 @@
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use rumqttc::QoS;
 use tokio::sync::{mpsc, watch};
 
 use crate::core::registry::Topology;
-use crate::core::verdict::Assessment;
-use crate::core::MeterId;
-use crate::report::{safe_file_name, write_meter_png, write_node_png, ReportInput};
 
-use super::alerts::{Alert, AlertBook};
 use super::config::Settings;
-use super::meters::{Applied, MeterTable};
+use super::ingest::{acker, Ingest, RateLimitedLog};
 use super::metrics::Metrics;
-use super::mqtt::{self, AckToken, Backoff, Client, Connection, Polled, SessionMode};
-use super::payload::{decode, Decoded, RejectReason, Rejected};
-use super::scorer::{lock, AlertJob, DueQueue, Evidence, Pushed, Scorer};
+use super::mqtt::{self, AckToken, SessionMode};
+use super::scorer::{lock, AlertJob, DueQueue, Scorer};
+use super::sink::{alert_sink, replay_alerts};
+use super::source::{source_loop, IngestMsg};
 use super::wal::{Store, StoreError};
 
 /// Failures that stop the daemon (bad input never does).
@@ -104,18 +94,6 @@ pub struct RunSummary {
     pub clean: bool,
 }
 
-/// One message on its way from the source to ingest.
-enum IngestMsg {
-    /// A decoded message and the token to acknowledge it with once durable.
-    Delivery {
-        topic: String,
-        decoded: Decoded,
-        token: Option<AckToken>,
-    },
-    /// A wake-up so ingest checkpoints on time even when no messages come.
-    Tick,
-}
-
 /// Runs the daemon until `shutdown` becomes true, then drains and checkpoints.
 pub async fn run(
     settings: Settings,
@@ -126,7 +104,7 @@ pub async fn run(
     let (store, table, recovery) = Store::open(&s.state_dir, s.table)?;
     let alerts_path = s.state_dir.join("alerts.jsonl");
     let (book, n_torn_alerts) =
-        AlertBook::replay(&alerts_path).map_err(|source| DaemonError::Alerts {
+        replay_alerts(&alerts_path).map_err(|source| DaemonError::Alerts {
             path: alerts_path.clone(),
             source,
         })?;
@@ -176,7 +154,9 @@ pub async fn run(
     let (ingest_tx, ingest_rx) = mpsc::channel::<IngestMsg>(s.queue_capacity);
     // Unbounded on purpose: with manual acks the broker sends at most its in-flight window
     // of unacknowledged messages, so this queue cannot outgrow that window, and a bound here
-    // could deadlock ingest against the event loop (see STACK.md).
+    // could deadlock ingest against the event loop: acks reach the broker through rumqttc's
+    // bounded request channel, which only the polling source drains, and the source may be
+    // waiting on ingest.
     let (ack_tx, ack_rx) = mpsc::unbounded_channel::<AckToken>();
     let (alert_tx, alert_rx) = mpsc::channel::<AlertJob>(256);
     let finishing = Arc::new(AtomicBool::new(false));
@@ -203,17 +183,7 @@ pub async fn run(
             }
         })
     };
-    let acker = {
-        let client = client.clone();
-        tokio::spawn(async move {
-            let mut rx = ack_rx;
-            while let Some(token) = rx.recv().await {
-                if client.ack(&token).await.is_err() {
-                    break;
-                }
-            }
-        })
-    };
+    let acker = tokio::spawn(acker(client.clone(), ack_rx));
     let sink = tokio::spawn(alert_sink(
         alert_rx,
         client.clone(),
@@ -347,374 +317,8 @@ pub async fn run(
 
 /// Resolves when the watch value is (or becomes) true; never resolves if the sender is
 /// dropped while false.
-async fn wait_true(rx: &mut watch::Receiver<bool>) {
+pub(super) async fn wait_true(rx: &mut watch::Receiver<bool>) {
     if rx.wait_for(|&v| v).await.is_err() {
         std::future::pending::<()>().await;
     }
-}
-
-/// The source task: poll, decode, hand off. See the module docs.
-async fn source_loop(
-    mut connection: Connection,
-    client: Client,
-    s: Arc<Settings>,
-    tx: mpsc::Sender<IngestMsg>,
-    mut shutdown: watch::Receiver<bool>,
-    metrics: Arc<Metrics>,
-    finishing: Arc<AtomicBool>,
-) {
-    let mut tx = Some(tx);
-    let mut backoff = Backoff::new(s.broker.reconnect_max);
-    loop {
-        let polled = tokio::select! {
-            biased;
-            _ = wait_true(&mut shutdown), if tx.is_some() => {
-                // Stop forwarding; keep polling so queued acknowledgements still go out.
-                tx = None;
-                continue;
-            }
-            p = connection.poll() => p,
-        };
-        match polled {
-            Polled::ConnAck { session_present } => {
-                metrics.mqtt_connects.fetch_add(1, Relaxed);
-                backoff.reset();
-                tracing::info!(host = %s.broker.host, port = s.broker.port, session_present, "connected to broker");
-                if session_present {
-                    metrics.mqtt_subscribed.store(1, Relaxed);
-                } else {
-                    // Subscribing awaits the request channel, which only this loop drains:
-                    // do it from another task so this one keeps polling.
-                    let client = client.clone();
-                    let filters = s.subscriptions.clone();
-                    tokio::spawn(async move {
-                        if let Err(e) = client.subscribe_all(&filters).await {
-                            tracing::warn!(error = %e, "subscribe failed");
-                        }
-                    });
-                }
-            }
-            Polled::Publish {
-                topic,
-                payload,
-                token,
-            } => {
-                metrics.messages_received.fetch_add(1, Relaxed);
-                let Some(sender) = &tx else {
-                    // Shutting down: leave it unacknowledged for the next session.
-                    continue;
-                };
-                let decoded = decode(&topic, &payload, chrono::Utc::now().timestamp(), &s.limits);
-                // Awaiting here is backpressure, not a deadlock: ingest never waits on this loop.
-                if sender
-                    .send(IngestMsg::Delivery {
-                        topic,
-                        decoded,
-                        token: Some(token),
-                    })
-                    .await
-                    .is_err()
-                {
-                    tx = None;
-                }
-            }
-            Polled::Disconnected => break,
-            Polled::SubAck => {
-                metrics.mqtt_subscribed.store(1, Relaxed);
-            }
-            Polled::PubAck | Polled::Other => {}
-            Polled::Error(error) => {
-                if finishing.load(Relaxed) {
-                    break;
-                }
-                metrics.mqtt_errors.fetch_add(1, Relaxed);
-                let wait = backoff.step();
-                tracing::warn!(%error, retry_in_ms = wait.as_millis() as u64, "broker connection lost");
-                tokio::time::sleep(wait).await;
-            }
-        }
-    }
-}
-
-/// Logs refusals with their topic, at most [`RateLimitedLog::PER_WINDOW`] per ten seconds,
-/// then one line saying how many were not shown.
-struct RateLimitedLog {
-    window_start: Instant,
-    n_logged: u32,
-    n_suppressed: u64,
-}
-
-impl RateLimitedLog {
-    const PER_WINDOW: u32 = 20;
-
-    fn new() -> Self {
-        RateLimitedLog {
-            window_start: Instant::now(),
-            n_logged: 0,
-            n_suppressed: 0,
-        }
-    }
-
-    fn rejected(&mut self, reason: RejectReason, topic: &str, meter: Option<&str>) {
-        if self.window_start.elapsed() >= Duration::from_secs(10) {
-            if self.n_suppressed > 0 {
-                tracing::warn!(
-                    suppressed = self.n_suppressed,
-                    "more refused readings not logged individually (see metrics)"
-                );
-            }
-            *self = RateLimitedLog::new();
-        }
-        if self.n_logged < Self::PER_WINDOW {
-            self.n_logged += 1;
-            tracing::warn!(
-                reason = reason.as_str(),
-                topic,
-                meter = meter.unwrap_or(""),
-                "reading refused"
-            );
-        } else {
-            self.n_suppressed += 1;
-        }
-    }
-}
-
-/// The ingest stage's state (lives on its own thread).
-struct Ingest {
-    s: Arc<Settings>,
-    store: Store,
-    /// Shared with the scorers, which lock it briefly to rebuild a meter's series.
-    table: Arc<Mutex<MeterTable>>,
-    /// Shared with the scorers; ingest only reads the number of open episodes.
-    book: Arc<Mutex<AlertBook>>,
-    /// Meters due for scoring.
-    due: Arc<DueQueue>,
-    ack_tx: mpsc::UnboundedSender<AckToken>,
-    metrics: Arc<Metrics>,
-    /// Tokens of messages handled since the last fsync.
-    pending: Vec<AckToken>,
-    log: RateLimitedLog,
-}
-
-impl Ingest {
-    fn run(&mut self, mut rx: mpsc::Receiver<IngestMsg>) -> Result<(), DaemonError> {
-        // Re-judge every meter once as of its last scoring: an alert decided before a crash
-        // but never written is decided again here; one that was written is not repeated.
-        let due: Vec<(MeterId, i64)> = lock(&self.table)
-            .iter()
-            .map(|(id, m)| (id.clone(), m.scored_as_of))
-            .collect();
-        for (id, as_of) in due {
-            self.schedule(id, as_of);
-        }
-        let mut last_checkpoint = Instant::now();
-        let mut n_handled = 0u64;
-        while let Some(first) = rx.blocking_recv() {
-            let mut next = Some(first);
-            // Take whatever is queued, up to one fsync batch, then make it durable at once.
-            while let Some(msg) = next.take() {
-                if let IngestMsg::Delivery {
-                    topic,
-                    decoded,
-                    token,
-                } = msg
-                {
-                    self.handle(&topic, decoded);
-                    n_handled += 1;
-                    self.pending.extend(token);
-                }
-                if self.store.n_unsynced() as usize >= self.s.sync_batch {
-                    break;
-                }
-                next = rx.try_recv().ok();
-            }
-            self.release(&mut n_handled)?;
-            if last_checkpoint.elapsed() >= self.s.checkpoint_every {
-                self.checkpoint()?;
-                last_checkpoint = Instant::now();
-            }
-        }
-        self.release(&mut n_handled)?;
-        self.checkpoint()?;
-        Ok(())
-    }
-
-    /// Fsyncs the WAL, then lets the acker acknowledge every message handled so far.
-    fn release(&mut self, n_handled: &mut u64) -> Result<(), DaemonError> {
-        self.store.sync()?;
-        for token in self.pending.drain(..) {
-            let _ = self.ack_tx.send(token);
-        }
-        self.metrics
-            .messages_processed
-            .fetch_add(std::mem::take(n_handled), Relaxed);
-        Ok(())
-    }
-
-    fn checkpoint(&mut self) -> Result<(), DaemonError> {
-        let table = lock(&self.table);
-        self.store.checkpoint(&table)?;
-        let now = chrono::Utc::now().timestamp();
-        self.metrics.checkpoint_unix_s.store(now, Relaxed);
-        let status = serde_json::json!({
-            "checkpoint_unix_s": now,
-            "meters_tracked": table.len(),
-            "readings_accepted": table.n_accepted,
-            "meters_evicted": table.n_evicted,
-            "open_suspects": lock(&self.book).n_open(),
-            "approx_state_bytes": table.heap_bytes(),
-        });
-        drop(table);
-        // status.json is informational; failing to write it does not stop the daemon.
-        let _ = std::fs::write(self.store.dir().join("status.json"), status.to_string());
-        Ok(())
-    }
-
-    fn handle(&mut self, topic: &str, decoded: Decoded) {
-        for Rejected { reason, topic } in &decoded.rejected {
-            self.metrics.reject(*reason);
-            self.log.rejected(*reason, topic, None);
-        }
-        let mut due = Vec::new();
-        let mut table = lock(&self.table);
-        for r in &decoded.readings {
-            let applied = table.apply(&r.meter, r.ts, r.value);
-            if applied.changed_state() {
-                if let Err(e) = self.store.append(r) {
-                    // Without the WAL nothing can be acknowledged safely; ending the stage
-                    // is handled by the caller's next sync, which fails the same way.
-                    tracing::error!(error = %e, "write-ahead log append failed");
-                }
-            }
-            match applied {
-                Applied::Accepted { rescore_as_of } => {
-                    self.metrics.readings_accepted.fetch_add(1, Relaxed);
-                    self.metrics.max_event_unix_s.fetch_max(r.ts, Relaxed);
-                    if let Some(as_of) = rescore_as_of {
-                        if let Some(id) = table.id(&r.meter) {
-                            due.push((id.clone(), as_of));
-                        }
-                    }
-                }
-                Applied::Duplicate => {
-                    self.metrics.readings_duplicate.fetch_add(1, Relaxed);
-                }
-                Applied::Rejected(reason) => {
-                    self.metrics.reject(reason);
-                    self.log.rejected(reason, topic, Some(&r.meter));
-                }
-            }
-        }
-        self.metrics
-            .meters_tracked
-            .store(table.len() as u64, Relaxed);
-        self.metrics.meters_evicted.store(table.n_evicted, Relaxed);
-        drop(table);
-        for (id, as_of) in due {
-            self.schedule(id, as_of);
-        }
-    }
-
-    /// Hands a due meter to the scorers; never waits for scoring.
-    fn schedule(&mut self, id: MeterId, as_of: i64) {
-        if self.due.push(id, as_of) == Pushed::Coalesced {
-            self.metrics.scoring_coalesced.fetch_add(1, Relaxed);
-        }
-        self.metrics
-            .scoring_queued
-            .store(self.due.len() as u64, Relaxed);
-    }
-}
-
-/// The alert sink task: picture, durable record, then the MQTT message.
-async fn alert_sink(
-    mut rx: mpsc::Receiver<AlertJob>,
-    client: Client,
-    s: Arc<Settings>,
-    metrics: Arc<Metrics>,
-) {
-    let alerts_path = s.state_dir.join("alerts.jsonl");
-    while let Some(job) = rx.recv().await {
-        let AlertJob {
-            mut alert,
-            assessment,
-            evidence,
-        } = job;
-        let path = alerts_path.clone();
-        let s2 = s.clone();
-        // Drawing and fsync block: run them off the async workers.
-        let written = tokio::task::spawn_blocking(move || {
-            if let Some(dir) = &s2.report_dir {
-                match draw_report(dir, &s2, &alert, &evidence, &assessment) {
-                    Ok(file) => alert.report_path = Some(file.display().to_string()),
-                    Err(e) => {
-                        tracing::warn!(meter = %alert.meter_id, error = %e, "report not drawn")
-                    }
-                }
-            }
-            append_line(&path, &alert).map(|()| alert)
-        })
-        .await;
-        let alert = match written {
-            Ok(Ok(alert)) => alert,
-            Ok(Err(e)) => {
-                tracing::error!(file = %alerts_path.display(), error = %e, "alert not recorded; not published either (it will be decided again after a restart)");
-                continue;
-            }
-            Err(_) => continue,
-        };
-        metrics.alert(alert.kind);
-        tracing::info!(kind = alert.kind.as_str(), meter = %alert.meter_id, episode = alert.episode, score = alert.score, est_rigs = alert.est_rigs, "alert");
-        let topic = format!("{}/{}", s.alert_topic_prefix, alert.meter_id);
-        let body = serde_json::to_vec(&alert).unwrap_or_default();
-        if let Err(e) = client.publish(&topic, QoS::AtLeastOnce, body).await {
-            tracing::warn!(%topic, error = %e, "alert recorded but not published");
-        }
-    }
-}
-
-/// Draws the evidence page of one alert with the same report code `scan --report-dir` uses,
-/// into `<dir>/<meter>-episode<N>-<kind>.png`: the node page for a transformer or feeder,
-/// else the meter page. The daemon has no fleet at hand, so a meter page has no peer band
-/// and no population panel; the registry's class and feeder are shown when the meter is
-/// in it.
-fn draw_report(
-    dir: &std::path::Path,
-    s: &Settings,
-    alert: &Alert,
-    evidence: &Evidence,
-    assessment: &Assessment,
-) -> Result<PathBuf, crate::report::ReportError> {
-    let file = dir.join(format!(
-        "{}-episode{}-{}.png",
-        safe_file_name(&alert.meter_id),
-        alert.episode,
-        alert.kind.as_str()
-    ));
-    std::fs::create_dir_all(dir).map_err(|source| crate::report::ReportError::Io {
-        path: dir.to_path_buf(),
-        source,
-    })?;
-    match evidence {
-        Evidence::Node(balance) => write_node_png(balance, assessment, s.tz_offset_s, &file)?,
-        Evidence::Meter(series) => {
-            let entry = s.registry.as_ref().and_then(|r| r.get(&alert.meter_id));
-            let input = ReportInput::new(series, assessment, entry, s.tz_offset_s);
-            write_meter_png(&input, &file)?
-        }
-    }
-    Ok(file)
-}
-
-/// Appends one JSON line and fsyncs.
-fn append_line(path: &std::path::Path, alert: &Alert) -> Result<(), std::io::Error> {
-    use std::io::Write;
-    let mut line = serde_json::to_vec(alert).map_err(std::io::Error::other)?;
-    line.push(b'\n');
-    let mut f = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(path)?;
-    f.write_all(&line)?;
-    f.sync_data()
 }

@@ -33,11 +33,11 @@ use crate::core::series::HourlySeries;
 use crate::core::verdict::Assessment;
 use crate::core::MeterId;
 
-use super::alerts::{Alert, AlertBook};
 use super::config::Settings;
 use super::meters::MeterTable;
 use super::metrics::Metrics;
 use super::scoring::{assess, Context};
+use crate::core::alerts::{Alert, AlertBook};
 
 /// One alert on its way to the sink, with what the picture needs.
 pub struct AlertJob {
@@ -280,29 +280,21 @@ impl Scorer {
             .iter()
             .map(|(c, s)| (c.clone(), s.as_ref()))
             .collect();
-        let rating = self
-            .s
-            .registry
-            .as_ref()
-            .and_then(|r| r.get(id.as_str()))
-            .and_then(|e| e.contracted_kw);
-        let b = balance::balance(
+        let readings = balance::NodeReadings {
             id,
             role,
-            &node_series,
-            &refs,
-            rating,
-            &balance::LossModel::default(),
-        );
-        let customers: Vec<(MeterId, Option<&HourlySeries>)> = refs
-            .into_iter()
-            .filter(|(c, _)| topo.role(c.as_str()).is_none())
-            .collect();
-        let n = balance::assess_node(
-            &b,
-            &customers,
+            series: &node_series,
+            rating_kw: (self.s.registry.as_ref())
+                .and_then(|r| r.get(id.as_str()))
+                .and_then(|e| e.contracted_kw),
+            children: &refs,
+        };
+        let (n, b) = balance::balance_and_assess(
+            topo,
+            &readings,
             as_of,
             self.s.tz_offset_s,
+            &balance::LossModel::default(),
             &balance::NodeRule::default(),
         );
         self.metrics.assessments.fetch_add(1, Relaxed);

@@ -43,7 +43,7 @@ const MIN_HOURS_PER_DAY: usize = 12;
 /// The hour range `[start, end)` the load chart and heat map show for this input.
 ///
 /// It ends at the end of the analysed window (data after "as of" was not judged) and
-/// reaches back at most [`SHOWN_DAYS`] days, no further than the series goes, with the
+/// reaches back at most `SHOWN_DAYS` (90) days, no further than the series goes, with the
 /// start moved back to local midnight so heat-map rows are whole local days.
 pub fn shown_hours(input: &ReportInput) -> (i64, i64) {
     let series = input.series;

@@ -7,7 +7,7 @@
 //! file naming that keeps hostile meter ids inside the output directory.
 //!
 //! It does not decide anything: every number it prints comes from the
-//! [`Assessment`](crate::core::Assessment) the core produced, the meter's
+//! [`Assessment`] the core produced, the meter's
 //! [`HourlySeries`], and the comparison data the caller passes in ([`PeerBand`],
 //! [`PopulationPoint`]). Rendering needs no system fonts: DejaVu Sans is embedded
 //! (see `fonts`). Colours follow two rules: categorical colours come from the

@@ -1,23 +1,11 @@
-//! Helpers shared by the CLI integration tests: where the real datasets are, and how to
-//! run the `flatline` binary and read what it wrote.
+//! Helpers shared by the CLI integration tests: how to run the `flatline` binary and read
+//! what it wrote. (Where the real datasets are, and what a test does without them, is
+//! `support/require.rs`.)
 
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
-
-/// The shared real datasets: `$FLATLINE_DATASETS`, else `../shared/datasets` beside the
-/// repository, else the workplace copy.
-pub fn datasets_dir() -> PathBuf {
-    if let Some(dir) = std::env::var_os("FLATLINE_DATASETS") {
-        return PathBuf::from(dir);
-    }
-    let beside = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/datasets");
-    if beside.is_dir() {
-        return beside;
-    }
-    PathBuf::from("/work/shared/datasets")
-}
 
 /// A path inside the repository.
 pub fn repo(rel: &str) -> PathBuf {

@@ -2,7 +2,8 @@
 //! free loopback port, with the settings docs/operations.md asks operators for
 //! (`max_inflight_messages 100`, `max_queued_messages 1000000`), persistence in a temporary
 //! directory (so a restart keeps sessions, as a production broker would), anonymous access,
-//! listening on 127.0.0.1 only. Stopped by pid on drop.
+//! listening on 127.0.0.1 only. Stopped by pid on drop. Without a `mosquitto` on `PATH`
+//! the constructors return `None` and the test skips (see `support/require.rs`).
 //!
 //! [`Mosquitto::start_secure`] adds a second listener for the client under test, with TLS
 //! (optionally requiring a client certificate) and/or a password file; the first listener
@@ -58,18 +59,22 @@ fn free_port() -> u16 {
 }
 
 impl Mosquitto {
-    /// Starts a broker and waits until it accepts TCP connections.
-    pub fn start() -> Mosquitto {
+    /// Starts a broker and waits until it accepts TCP connections; `None` (the test
+    /// skips) when there is no `mosquitto` to start.
+    pub fn start() -> Option<Mosquitto> {
         Self::start_with(None)
     }
 
     /// Starts a broker with a second, secure listener and waits until both accept TCP
-    /// connections.
-    pub fn start_secure(secure: SecureListener) -> Mosquitto {
+    /// connections; `None` (the test skips) when there is no `mosquitto` to start.
+    pub fn start_secure(secure: SecureListener) -> Option<Mosquitto> {
         Self::start_with(Some(secure))
     }
 
-    fn start_with(secure: Option<SecureListener>) -> Mosquitto {
+    fn start_with(secure: Option<SecureListener>) -> Option<Mosquitto> {
+        if !super::require::program("mosquitto") {
+            return None;
+        }
         let mut m = Mosquitto {
             child: None,
             port: free_port(),
@@ -78,7 +83,7 @@ impl Mosquitto {
             dir: tempfile::tempdir().unwrap(),
         };
         m.spawn();
-        m
+        Some(m)
     }
 
     /// `mqtt://127.0.0.1:PORT`.

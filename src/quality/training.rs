@@ -13,7 +13,7 @@ use rayon::prelude::*;
 use crate::core::features::{self, WINDOW_HOURS};
 use crate::core::model::Sample;
 use crate::core::{HourlySeries, MeterId};
-use crate::labels::Label;
+use crate::quality::labels::Label;
 
 /// Hours after onset at which mining meters are sampled for training.
 pub const AFTER_ONSET_HOURS: [i64; 10] = [12, 18, 24, 30, 36, 48, 72, 120, 240, 480];

@@ -1,25 +1,33 @@
-//! Alert policy and the alert record: when a change in a meter's verdict is worth telling
-//! someone, and what the message says.
+//! The alert rule: when a change in a meter's verdict is worth telling someone, and what
+//! the message says. The daemon decides its alerts here and `flatline eval` replays its
+//! "alerts a daemon would raise" through the same [`AlertBook`], so the two cannot measure
+//! different rules.
 //!
 //! A meter is alerted once when it becomes suspect, again when the suspicion changes
 //! *materially*, and once when it clears — never on every reading. "Materially" means the
 //! estimated rig count moved by more than [`MATERIAL_RIGS_CHANGE`] (relative, with a floor
-//! of one rig) or the score moved to another [`score_band`]. Gaps in data
-//! (`InsufficientData`) neither raise nor clear an alert. The state that makes this work
-//! survives restarts by folding over `alerts.jsonl` ([`AlertBook::replay`]), which is
-//! written before an alert is published: an alert in the file is never sent again.
+//! of one rig) or the score moved to another [`score_band`]. The daemon makes the book's
+//! memory survive restarts by folding the alerts it wrote to `alerts.jsonl` back in with
+//! [`AlertBook::record`] at start-up: an alert in the file is never sent again.
 //!
 //! With a confirmation span (`detector.confirm_hours`), a meter becomes suspect only once
-//! its verdicts have said "flagged" without a break for that many hours of event time: a
-//! step that the next day's readings explain away (a cold snap, a return from holiday) is
-//! never alerted. The wait is kept in memory only: after a restart it starts again at the
-//! next flagged verdict.
+//! its verdicts have said "flagged" for that many hours of event time: a step that the
+//! next day's readings explain away (a cold snap, a return from holiday) is never alerted.
+//! The wait is kept in memory only: after a restart it starts again at the next flagged
+//! verdict.
 //!
-//! This module is pure apart from [`AlertBook::replay`] reading the file.
+//! **Gaps in data.** A verdict with too little data (`InsufficientData`) says nothing
+//! either way, so it neither raises, changes nor clears an alert, and it does not break a
+//! confirmation wait. Nor does it count towards one: only the hours between two
+//! consecutive flagged verdicts with no gap verdict between them are counted, because
+//! across a gap nobody saw the flag hold. (Counting the gap would let a meter that was
+//! flagged once, then silent for the confirmation span, be alerted on its next flag;
+//! resetting on it would let any outage restart the wait of a meter that has been flagged
+//! for days.)
+//!
+//! Pure: no IO. Reading `alerts.jsonl` back is the daemon's ([`crate::daemon::sink`]).
 
 use std::collections::HashMap;
-use std::io::BufRead;
-use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
@@ -111,9 +119,58 @@ pub struct AlertBook {
     last: HashMap<String, Last>,
     /// Hours a flag must hold before a new episode is alerted (0: at once).
     confirm_h: i64,
-    /// Meters flagged but not yet confirmed: the hour (window end) of their first flag in
-    /// the current unbroken run.
-    pending: HashMap<String, i64>,
+    /// Meters flagged but not yet confirmed, and how long their flag has held.
+    pending: HashMap<String, Pending>,
+}
+
+/// A flag waiting out the confirmation span.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Pending {
+    /// Hours the flag has held so far (gaps excluded).
+    held_h: i64,
+    /// Window end of the last flagged verdict.
+    last_flag_hour: i64,
+    /// A gap verdict came after the last flagged one: the hours up to the next flag do not
+    /// count.
+    after_gap: bool,
+}
+
+/// One verdict as the alert rule sees it: the daemon's from an [`Assessment`], `eval`'s
+/// from whichever method it measures.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Signal {
+    /// The hour (window end) the verdict is as of.
+    pub hour: i64,
+    /// Flagged as suspect.
+    pub flagged: bool,
+    /// Too little data to say anything (a gap).
+    pub insufficient: bool,
+    /// Score in [0, 1].
+    pub score: f64,
+    /// Estimated S19-class rigs.
+    pub est_rigs: f64,
+}
+
+impl Signal {
+    /// The signal of a verdict.
+    pub fn of(a: &Assessment) -> Signal {
+        Signal {
+            hour: a.window_end_hour,
+            flagged: a.flagged,
+            insufficient: a.status == Status::InsufficientData,
+            score: a.score,
+            est_rigs: a.est_rigs,
+        }
+    }
+}
+
+/// What the rule decided for one signal: the kind of alert and its episode number.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Decision {
+    /// What happened.
+    pub kind: AlertKind,
+    /// Episode number of the meter (1 for its first suspicion).
+    pub episode: u64,
 }
 
 impl AlertBook {
@@ -133,26 +190,6 @@ impl AlertBook {
         self.pending.len()
     }
 
-    /// Rebuilds the book from an `alerts.jsonl` file (missing file: empty book). A torn
-    /// last line from a crash mid-append is skipped; the returned count says how many
-    /// lines were unreadable.
-    pub fn replay(path: &Path) -> std::io::Result<(AlertBook, usize)> {
-        let mut book = AlertBook::new();
-        let mut n_bad = 0;
-        let file = match std::fs::File::open(path) {
-            Ok(f) => f,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok((book, 0)),
-            Err(e) => return Err(e),
-        };
-        for line in std::io::BufReader::new(file).lines() {
-            match serde_json::from_str::<Alert>(&line?) {
-                Ok(a) => book.record(&a),
-                Err(_) => n_bad += 1,
-            }
-        }
-        Ok((book, n_bad))
-    }
-
     /// Number of meters currently in a suspect episode.
     pub fn n_open(&self) -> usize {
         self.last
@@ -163,57 +200,37 @@ impl AlertBook {
 
     /// Remembers an alert that was sent (or found in the file).
     pub fn record(&mut self, alert: &Alert) {
-        self.pending.remove(&alert.meter_id);
-        self.last.insert(
-            alert.meter_id.clone(),
-            Last {
-                kind: alert.kind,
-                episode: alert.episode,
-                est_rigs: alert.est_rigs,
-                score: alert.score,
-            },
-        );
+        let decision = Decision {
+            kind: alert.kind,
+            episode: alert.episode,
+        };
+        self.record_decision(&alert.meter_id, decision, alert.score, alert.est_rigs);
+    }
+
+    fn record_decision(&mut self, meter: &str, d: Decision, score: f64, est_rigs: f64) {
+        self.pending.remove(meter);
+        let last = Last {
+            kind: d.kind,
+            episode: d.episode,
+            est_rigs,
+            score,
+        };
+        self.last.insert(meter.to_string(), last);
+    }
+
+    /// Decides on a signal and records the decision at once: a replay of a meter's
+    /// verdicts (as `eval` does) with no sink in between that could fail.
+    pub fn step(&mut self, meter: &str, s: Signal) -> Option<Decision> {
+        let d = self.next(meter, s)?;
+        self.record_decision(meter, d, s.score, s.est_rigs);
+        Some(d)
     }
 
     /// The alert a new assessment calls for, if any. Does not record it: the caller records
     /// once the alert is on its way, so the decision and the memory cannot diverge. (It
     /// does note the start of an unconfirmed flag, see [`AlertBook::with_confirmation`].)
     pub fn decide(&mut self, a: &Assessment) -> Option<Alert> {
-        let last = self.last.get(a.meter_id.as_str());
-        let open = last.filter(|l| l.kind != AlertKind::Cleared);
-        let (kind, episode) = match (open, a.flagged, a.status) {
-            // Too little data says nothing either way.
-            (_, _, Status::InsufficientData) => return None,
-            (None, true, _) => {
-                if self.confirm_h > 0 {
-                    let first = *self
-                        .pending
-                        .entry(a.meter_id.to_string())
-                        .or_insert(a.window_end_hour);
-                    if a.window_end_hour - first < self.confirm_h {
-                        return None;
-                    }
-                }
-                (AlertKind::Suspect, last.map_or(1, |l| l.episode + 1))
-            }
-            (None, false, _) => {
-                self.pending.remove(a.meter_id.as_str());
-                return None;
-            }
-            (Some(l), false, _) => (AlertKind::Cleared, l.episode),
-            (Some(l), true, _) => {
-                let floor = l.est_rigs.abs().max(1.0);
-                let rigs_moved = (a.est_rigs - l.est_rigs).abs() > MATERIAL_RIGS_CHANGE * floor;
-                // A band change counts only with a real move of the score, so a score
-                // wobbling around a band edge (0.91, 0.89, 0.90) does not re-alert.
-                let band_moved = score_band(a.score) != score_band(l.score)
-                    && (a.score - l.score).abs() >= MATERIAL_SCORE_CHANGE;
-                if !rigs_moved && !band_moved {
-                    return None;
-                }
-                (AlertKind::Changed, l.episode)
-            }
-        };
+        let Decision { kind, episode } = self.next(a.meter_id.as_str(), Signal::of(a))?;
         Some(Alert {
             kind,
             meter_id: a.meter_id.to_string(),
@@ -229,6 +246,62 @@ impl AlertBook {
             reasons: a.reasons.clone(),
             report_path: None,
         })
+    }
+
+    /// The rule itself: the decision a signal calls for, given the book's memory. Notes the
+    /// confirmation wait; records nothing else.
+    fn next(&mut self, meter: &str, s: Signal) -> Option<Decision> {
+        let last = self.last.get(meter).copied();
+        let open = last.filter(|l| l.kind != AlertKind::Cleared);
+        if s.insufficient {
+            // Too little data says nothing either way (see the module docs, Gaps in data).
+            if let Some(p) = self.pending.get_mut(meter) {
+                p.after_gap = true;
+            }
+            return None;
+        }
+        let (kind, episode) = match (open, s.flagged) {
+            (None, true) => {
+                if self.confirm_h > 0 && !self.held_long_enough(meter, s.hour) {
+                    return None;
+                }
+                (AlertKind::Suspect, last.map_or(1, |l| l.episode + 1))
+            }
+            (None, false) => {
+                self.pending.remove(meter);
+                return None;
+            }
+            (Some(l), false) => (AlertKind::Cleared, l.episode),
+            (Some(l), true) => {
+                let floor = l.est_rigs.abs().max(1.0);
+                let rigs_moved = (s.est_rigs - l.est_rigs).abs() > MATERIAL_RIGS_CHANGE * floor;
+                // A band change counts only with a real move of the score, so a score
+                // wobbling around a band edge (0.91, 0.89, 0.90) does not re-alert.
+                let band_moved = score_band(s.score) != score_band(l.score)
+                    && (s.score - l.score).abs() >= MATERIAL_SCORE_CHANGE;
+                if !rigs_moved && !band_moved {
+                    return None;
+                }
+                (AlertKind::Changed, l.episode)
+            }
+        };
+        Some(Decision { kind, episode })
+    }
+
+    /// Notes a flagged verdict at `hour` of a meter with no open episode, and says whether
+    /// its flag has now held for the confirmation span.
+    fn held_long_enough(&mut self, meter: &str, hour: i64) -> bool {
+        let p = self.pending.entry(meter.to_string()).or_insert(Pending {
+            held_h: 0,
+            last_flag_hour: hour,
+            after_gap: false,
+        });
+        if !p.after_gap {
+            p.held_h += (hour - p.last_flag_hour).max(0);
+        }
+        p.last_flag_hour = p.last_flag_hour.max(hour);
+        p.after_gap = false;
+        p.held_h >= self.confirm_h
     }
 }
 
@@ -290,8 +363,9 @@ mod tests {
         assert_eq!(run(&mut book, true, 16), None);
         assert_eq!(run(&mut book, false, 22), None);
         assert_eq!(book.n_pending(), 0);
-        // A new run from 28: a gap in the data neither confirms nor breaks it; it is
-        // alerted at 40, twelve hours after its first flag, and not again.
+        // A new run from 28: a gap in the data neither confirms nor breaks it. The hours
+        // from 28 across the gap to 39 do not count (nobody saw the flag hold), the ones
+        // from 39 on do: it is alerted at 51, twelve counted hours later, and not again.
         assert_eq!(run(&mut book, true, 28), None);
         let gap = {
             let mut a = at(false, 34);
@@ -299,12 +373,15 @@ mod tests {
             a
         };
         assert_eq!(book.decide(&gap).map(|a| a.kind), None);
+        assert_eq!(book.n_pending(), 1);
         assert_eq!(run(&mut book, true, 39), None);
-        assert_eq!(run(&mut book, true, 40), Some(AlertKind::Suspect));
+        assert_eq!(run(&mut book, true, 40), None);
+        assert_eq!(run(&mut book, true, 50), None);
+        assert_eq!(run(&mut book, true, 51), Some(AlertKind::Suspect));
         assert_eq!(book.n_pending(), 0);
-        assert_eq!(run(&mut book, true, 46), None);
+        assert_eq!(run(&mut book, true, 57), None);
         // Clearing is not delayed.
-        assert_eq!(run(&mut book, false, 52), Some(AlertKind::Cleared));
+        assert_eq!(run(&mut book, false, 58), Some(AlertKind::Cleared));
         // Without confirmation the first flag is alerted at once (the default).
         let mut now = AlertBook::new();
         assert_eq!(run(&mut now, true, 10), Some(AlertKind::Suspect));
@@ -399,26 +476,6 @@ mod tests {
         book.record(&a);
         assert_eq!(
             book.decide(&assessment(false, Status::InsufficientData, 0.0, 0.0)),
-            None
-        );
-    }
-
-    #[test]
-    fn the_book_is_rebuilt_from_the_file_and_skips_a_torn_line() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("alerts.jsonl");
-        let a = AlertBook::new()
-            .decide(&assessment(true, Status::Suspect, 0.8, 5.0))
-            .unwrap();
-        std::fs::write(
-            &path,
-            format!("{}\n{{\"kind\":\"sus", serde_json::to_string(&a).unwrap()),
-        )
-        .unwrap();
-        let (mut book, n_bad) = AlertBook::replay(&path).unwrap();
-        assert_eq!((book.n_open(), n_bad), (1, 1));
-        assert_eq!(
-            book.decide(&assessment(true, Status::Suspect, 0.8, 5.0)),
             None
         );
     }

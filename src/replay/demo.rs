@@ -15,12 +15,12 @@ use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::alerts::{Alert, AlertKind};
-use super::config::{BrokerSettings, RawConfig};
-use super::metrics::Metrics;
-use super::payload::Value;
-use super::pipeline::{self, DaemonError, RunSummary};
 use super::publisher::{publish_all, OutReading, PublishOptions, PublishReport};
+use crate::core::alerts::{Alert, AlertKind};
+use crate::daemon::config::{BrokerSettings, RawConfig};
+use crate::daemon::metrics::Metrics;
+use crate::daemon::payload::Value;
+use crate::daemon::pipeline::{self, DaemonError, RunSummary};
 use crate::sim::{grow, simulate, write_registry, NodeLabel, SimConfig, SimFleet, TopologyConfig};
 
 /// Failures of the demo.
@@ -192,7 +192,7 @@ pub fn run(opts: &DemoOptions) -> Result<DemoSummary, DemoError> {
 /// and everything drained when the daemon has processed every message it was sent.
 fn run_phase(
     runtime: &tokio::runtime::Runtime,
-    settings: super::config::Settings,
+    settings: crate::daemon::config::Settings,
     publisher: &BrokerSettings,
     readings: impl IntoIterator<Item = OutReading>,
     replay: &PublishOptions,

@@ -4,16 +4,20 @@
 //!
 //! The metric functions are pure and tested on hand-made cases with known answers; the
 //! driver [`evaluate`] scores a labelled fleet with the same core as `scan` and replays each
-//! mining meter at increasing "as of" hours to time its detection.
+//! mining meter at increasing "as of" hours to time its detection. Whether a replayed flag
+//! counts is decided by the daemon's own alert rule, [`AlertBook`] with the same
+//! confirmation span: "alerts a daemon would raise" are the daemon's alerts.
 
 use std::collections::{BTreeMap, HashMap};
 
 use rayon::prelude::*;
 use serde::Serialize;
 
+use crate::core::alerts::{AlertBook, AlertKind, Decision, Signal};
 use crate::core::registry::Registry;
+use crate::core::verdict::Assessment;
 use crate::core::{self, Context, HourlySeries, MeterId, Model};
-use crate::labels::Label;
+use crate::quality::labels::Label;
 
 /// ROC AUC: probability that a random positive outscores a random negative (ties count half).
 /// `None` without both classes.
@@ -245,8 +249,10 @@ pub struct EvalSettings {
     pub ttd_step_h: i64,
     /// Longest delay after onset that is replayed.
     pub ttd_horizon_h: i64,
-    /// A flag counts (for time to detection and alerts) only once it has held at every
-    /// replayed moment for this many hours: the daemon's `confirm_hours`. 0: at once.
+    /// A flag counts (for time to detection and alerts) only once the daemon's alert rule
+    /// confirms it: flagged at the replayed moments for this many hours (a gap in data
+    /// neither breaks nor counts, see [`crate::core::alerts`]); the daemon's
+    /// `confirm_hours`. 0: at once.
     pub confirm_h: i64,
 }
 
@@ -283,49 +289,38 @@ pub fn evaluate(
         core::features::quantile(&mut levels, 0.5)
     };
 
-    let judge = |id: &MeterId, s: &HourlySeries, as_of: i64| -> (f64, bool, String) {
+    let judge = |id: &MeterId, s: &HourlySeries, as_of: i64| -> Judged {
         let ctx = Context {
             tz_offset_s,
             registry: registry.and_then(|r| r.get(id.as_str())),
         };
         let model_verdict = || core::assess(id, s, as_of, model, &ctx);
         match method {
-            Method::Clusters => {
-                let a = core::assess_clusters_only(id, s, as_of, model, &ctx);
-                (
-                    a.score,
-                    a.flagged,
-                    a.reasons.first().cloned().unwrap_or_default(),
-                )
-            }
-            Method::Model => {
-                let a = model_verdict();
-                (
-                    a.score,
-                    a.flagged,
-                    a.reasons.first().cloned().unwrap_or_default(),
-                )
-            }
+            Method::Clusters => Judged::of(&core::assess_clusters_only(id, s, as_of, model, &ctx)),
+            Method::Model => Judged::of(&model_verdict()),
             Method::Rule => {
-                let (sc, f) = official_rule(s, as_of, fleet_median);
-                (
-                    sc,
-                    f,
-                    if f {
+                let (score, flagged) = official_rule(s, as_of, fleet_median);
+                Judged {
+                    score,
+                    flagged,
+                    insufficient: false,
+                    est_rigs: 0.0,
+                    reason: if flagged {
                         "official rule: ≥2× median, CV < 0.35 over 48 h".into()
                     } else {
                         String::new()
                     },
-                )
+                }
             }
             Method::Either => {
-                let a = model_verdict();
+                let a = Judged::of(&model_verdict());
                 let (sc, f) = official_rule(s, as_of, fleet_median);
-                (
-                    a.score.max(sc),
-                    a.flagged || f,
-                    a.reasons.first().cloned().unwrap_or_default(),
-                )
+                Judged {
+                    score: a.score.max(sc),
+                    flagged: a.flagged || f,
+                    insufficient: a.insufficient && !f,
+                    ..a
+                }
             }
         }
     };
@@ -334,20 +329,23 @@ pub fn evaluate(
         .par_iter()
         .filter_map(|(id, s)| {
             let label = labels.get(id.as_str())?;
-            let (score, flagged, reason) = judge(id, s, s.end_hour());
+            let Judged {
+                score,
+                flagged,
+                reason,
+                ..
+            } = judge(id, s, s.end_hour());
             let onset = label.onset_hour().filter(|_| label.mining);
-            let confirm_steps = (confirm_h + ttd_step_h - 1) / ttd_step_h;
             let ttd_h = onset.and_then(|onset| {
                 let moments = (1..)
                     .map(|i| onset + i * ttd_step_h)
                     .take_while(|&h| h - onset <= ttd_horizon_h && h <= s.end_hour());
-                first_held(moments, confirm_steps, |h| judge(id, s, h))
-                    .map(|(h, _)| (h - onset) as f64)
+                first_held(moments, confirm_h, |h| judge(id, s, h)).map(|(h, _)| (h - onset) as f64)
             });
             let first_alert = first_held(
                 replay_moments(s.start_hour, s.end_hour(), onset, ttd_step_h)
                     .chain(std::iter::once(s.end_hour())),
-                confirm_steps,
+                confirm_h,
                 |h| judge(id, s, h),
             );
             let alerted = first_alert.is_some();
@@ -445,26 +443,72 @@ fn segment_metrics(
     }
 }
 
-/// The first of `moments` at which the meter has been flagged at that moment and at the
-/// `held` moments before it (0: at its first flag), with the verdict's first reason.
+/// One replayed verdict, whichever method gave it.
+#[derive(Debug, Clone)]
+struct Judged {
+    score: f64,
+    flagged: bool,
+    /// Too little data to judge (see [`Signal::insufficient`]).
+    insufficient: bool,
+    est_rigs: f64,
+    /// The verdict's first reason.
+    reason: String,
+}
+
+impl Judged {
+    fn of(a: &Assessment) -> Judged {
+        let Signal {
+            flagged,
+            insufficient,
+            score,
+            est_rigs,
+            ..
+        } = Signal::of(a);
+        Judged {
+            score,
+            flagged,
+            insufficient,
+            est_rigs,
+            reason: a.reasons.first().cloned().unwrap_or_default(),
+        }
+    }
+
+    fn signal(&self, hour: i64) -> Signal {
+        Signal {
+            hour,
+            flagged: self.flagged,
+            insufficient: self.insufficient,
+            score: self.score,
+            est_rigs: self.est_rigs,
+        }
+    }
+}
+
+/// The alerts the daemon's [`AlertBook`] (confirming over `confirm_h` hours) raises on one
+/// meter judged at `moments`, lazily, each with its hour and the verdict's first reason.
+fn replayed_alerts(
+    moments: impl Iterator<Item = i64>,
+    confirm_h: i64,
+    mut judge: impl FnMut(i64) -> Judged,
+) -> impl Iterator<Item = (i64, Decision, String)> {
+    let mut book = AlertBook::new().with_confirmation(confirm_h);
+    moments.filter_map(move |h| {
+        let j = judge(h);
+        book.step("replayed", j.signal(h)).map(|d| (h, d, j.reason))
+    })
+}
+
+/// The first of `moments` at which the daemon's alert rule raises a suspect alert, once
+/// the flag has held `confirm_h` hours (0: at its first flag), with the verdict's first
+/// reason.
 fn first_held(
     moments: impl Iterator<Item = i64>,
-    held: i64,
-    mut judge: impl FnMut(i64) -> (f64, bool, String),
+    confirm_h: i64,
+    judge: impl FnMut(i64) -> Judged,
 ) -> Option<(i64, String)> {
-    let mut run = 0;
-    for h in moments {
-        let (_, flagged, why) = judge(h);
-        if !flagged {
-            run = 0;
-            continue;
-        }
-        if run >= held {
-            return Some((h, why));
-        }
-        run += 1;
-    }
-    None
+    replayed_alerts(moments, confirm_h, judge)
+        .find(|(_, d, _)| d.kind == AlertKind::Suspect)
+        .map(|(h, _, why)| (h, why))
 }
 
 /// The "as of" hours replayed for [`MeterOutcome::alerted`]: every `step` hours on the
@@ -577,6 +621,94 @@ pub fn render(e: &Evaluation) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::core::verdict::Status;
+
+    /// One verdict of meter "m" as of `hour`.
+    fn verdict(hour: i64, status: Status, score: f64, est_rigs: f64) -> Assessment {
+        Assessment {
+            meter_id: MeterId::from("m"),
+            score,
+            flagged: status == Status::Suspect,
+            status,
+            level_kw: 1.0,
+            excess_kw: est_rigs * 3.25,
+            est_rigs,
+            excess_kwh_per_day: 0.0,
+            since_hour: 0,
+            onset_found: false,
+            window_start_hour: hour - core::WINDOW_HOURS,
+            window_end_hour: hour,
+            peer_group: String::new(),
+            peer_level_kw: 0.0,
+            cluster: 0,
+            reasons: vec![format!("at {hour}")],
+            notes: vec![],
+            features: vec![],
+        }
+    }
+
+    /// The daemon (its scorer asks the book, then records what it sends) and `eval` (its
+    /// replay) see the same verdicts, gaps included, and raise the same alerts.
+    #[test]
+    fn eval_replays_alerts_with_the_daemons_rule() {
+        use Status::{Clear, InsufficientData as Gap, Suspect};
+        let verdicts: Vec<Assessment> = [
+            (6, Suspect, 0.8, 2.0),
+            (12, Gap, 0.0, 0.0),
+            (18, Suspect, 0.8, 2.0),
+            (24, Clear, 0.2, 0.0), // breaks the wait
+            (30, Suspect, 0.8, 2.0),
+            (36, Gap, 0.0, 0.0), // neither breaks nor counts
+            (42, Suspect, 0.8, 2.0),
+            (48, Suspect, 0.8, 2.0),
+            (54, Suspect, 0.8, 2.1), // 12 counted hours: suspect
+            (60, Gap, 0.0, 0.0),     // does not clear
+            (66, Suspect, 0.8, 4.0), // material change
+            (72, Suspect, 0.95, 4.0),
+            (78, Clear, 0.1, 0.0),
+            (84, Gap, 0.0, 0.0),
+            (90, Suspect, 0.8, 2.0), // a new episode waits again
+            (96, Suspect, 0.8, 2.0),
+            (102, Suspect, 0.8, 2.0),
+        ]
+        .into_iter()
+        .map(|(h, status, score, rigs)| verdict(h, status, score, rigs))
+        .collect();
+        let confirm_h = 12;
+
+        let mut book = AlertBook::new().with_confirmation(confirm_h);
+        let daemon: Vec<(i64, AlertKind, u64)> = verdicts
+            .iter()
+            .filter_map(|a| {
+                let alert = book.decide(a)?;
+                book.record(&alert);
+                Some((a.window_end_hour, alert.kind, alert.episode))
+            })
+            .collect();
+
+        let judge = |h: i64| Judged::of(verdicts.iter().find(|a| a.window_end_hour == h).unwrap());
+        let moments = verdicts.iter().map(|a| a.window_end_hour);
+        let eval: Vec<(i64, AlertKind, u64)> = replayed_alerts(moments.clone(), confirm_h, judge)
+            .map(|(h, d, _)| (h, d.kind, d.episode))
+            .collect();
+
+        use AlertKind::{Changed, Cleared, Suspect as Raised};
+        assert_eq!(
+            daemon,
+            [
+                (54, Raised, 1),
+                (66, Changed, 1),
+                (72, Changed, 1),
+                (78, Cleared, 1),
+                (102, Raised, 2)
+            ]
+        );
+        assert_eq!(eval, daemon);
+        assert_eq!(
+            first_held(moments, confirm_h, judge),
+            Some((54, "at 54".to_string()))
+        );
+    }
 
     #[test]
     fn auc_is_one_for_a_perfect_ranking_and_half_for_ties() {
@@ -649,13 +781,19 @@ mod tests {
         ];
         let judge = |h: i64| {
             let f = flags.iter().find(|(m, _)| *m == h).unwrap().1;
-            (0.0, f, format!("at {h}"))
+            Judged {
+                score: 0.0,
+                flagged: f,
+                insufficient: false,
+                est_rigs: 0.0,
+                reason: format!("at {h}"),
+            }
         };
         let run = |held| first_held(flags.iter().map(|(m, _)| *m), held, judge);
         assert_eq!(run(0), Some((12, "at 12".into())));
-        assert_eq!(run(1), Some((30, "at 30".into())));
-        assert_eq!(run(2), Some((36, "at 36".into())));
-        assert_eq!(run(3), None);
+        assert_eq!(run(6), Some((30, "at 30".into())));
+        assert_eq!(run(12), Some((36, "at 36".into())));
+        assert_eq!(run(18), None);
     }
 
     /// Three weeks flat at 5 kW, then fourteen weeks of a household: by the end the flat

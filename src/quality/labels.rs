@@ -1,10 +1,12 @@
 //! Ground-truth labels for simulated and injected fleets: which meters mine, from when.
 //!
 //! `flatline simulate` and `flatline inject` write them; `flatline train` and
-//! `flatline eval` read them. The file is CSV with the header
+//! `flatline eval` read them, through [`read_label_files`], the one reader of label files.
+//! The file is CSV with the header
 //! `meter_id,kind,class,mining,onset,rigs,mining_kw,variant`.
 
 use std::collections::HashMap;
+use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
@@ -73,6 +75,21 @@ pub struct LabelError {
     pub line: u64,
     /// What was wrong.
     pub detail: String,
+}
+
+/// Reads and merges label files (a later file's row wins for a meter in two files).
+pub fn read_label_files(paths: &[PathBuf]) -> Result<HashMap<String, Label>, LabelError> {
+    let mut all = HashMap::new();
+    for p in paths {
+        let name = p.display().to_string();
+        let f = std::fs::File::open(p).map_err(|e| LabelError {
+            source_name: name.clone(),
+            line: 0,
+            detail: format!("cannot open labels: {e}"),
+        })?;
+        all.extend(parse_labels(f, &name)?);
+    }
+    Ok(all)
 }
 
 /// Parses a labels CSV into a map by meter id.

@@ -18,9 +18,9 @@ use rumqttc::QoS;
 use crate::core::Unit;
 use crate::ingest::{for_each_reading, IngestError, IngestSummary, ReadOptions};
 
-use super::config::BrokerSettings;
-use super::mqtt::{self, Backoff, MqttError, Polled, SessionMode};
-use super::payload::Value;
+use crate::daemon::config::BrokerSettings;
+use crate::daemon::mqtt::{self, Backoff, MqttError, Polled, SessionMode};
+use crate::daemon::payload::Value;
 
 /// Failures of a replay.
 #[derive(Debug, thiserror::Error)]
@@ -116,7 +116,8 @@ pub async fn publish_all(
     let n_acked = Arc::new(AtomicU64::new(0));
     let finishing = Arc::new(AtomicBool::new(false));
     let reconnect_max = broker.reconnect_max;
-    // The event loop runs in its own task; this one only publishes (see STACK.md).
+    // The event loop runs in its own task; this one only publishes. Publishing from the
+    // polling task deadlocks it once rumqttc's bounded request channel fills.
     let poller = {
         let n_acked = n_acked.clone();
         let finishing = finishing.clone();
@@ -262,7 +263,7 @@ mod tests {
             ts: 1_714_521_600,
             value: Value::IntervalKwh(0.25),
         };
-        let d = super::super::payload::decode(
+        let d = crate::daemon::payload::decode(
             "meters/m1/reading",
             &payload_json(&r),
             1_714_521_600,
