@@ -267,8 +267,26 @@ fn a_model_trained_on_other_features_is_refused_with_a_clear_error() {
 }
 
 #[test]
+fn a_model_file_that_cannot_be_read_is_an_io_error_not_a_parse_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("no-such-model.json");
+    let run = flatline(&[
+        "scan",
+        repo("sample-meters").to_str().unwrap(),
+        "--model",
+        missing.to_str().unwrap(),
+        "-q",
+    ]);
+    assert_eq!(code(&run), 2);
+    let err = stderr(&run);
+    assert!(err.contains("cannot read the model"), "{err}");
+    assert!(!err.contains("not a flatline model"), "{err}");
+}
+
+#[test]
 fn the_embedded_model_is_the_shipped_default() {
-    let shipped = flatline::core::Model::load(&repo("models/default.json")).unwrap();
+    let bytes = std::fs::read(repo("models/default.json")).unwrap();
+    let shipped = flatline::core::Model::from_bytes(&bytes, "models/default.json").unwrap();
     let embedded = flatline::core::Model::embedded();
     assert_eq!(shipped.to_json(), embedded.to_json());
 }

@@ -8,6 +8,7 @@
 
 use anyhow::{bail, Context};
 
+use crate::core::model::ModelError;
 use crate::core::registry::{self, Registry};
 use crate::core::{Model, Unit};
 use crate::ingest::timestamp::{parse_timestamp, parse_utc_offset};
@@ -258,7 +259,15 @@ impl JudgeArgs {
     pub fn load(&self, read: &ReadArgs) -> anyhow::Result<Judging> {
         let until = self.until.as_deref().map(parse_timestamp_arg).transpose()?;
         let model = match &self.model {
-            Some(p) => std::borrow::Cow::Owned(Model::load(p)?),
+            Some(p) => {
+                // The core parses; reading the file is this edge's job.
+                let name = p.display().to_string();
+                let bytes = std::fs::read(p).map_err(|source| ModelError::Io {
+                    source_name: name.clone(),
+                    source,
+                })?;
+                std::borrow::Cow::Owned(Model::from_bytes(&bytes, &name)?)
+            }
             None => std::borrow::Cow::Borrowed(Model::embedded()),
         };
         let registry = match &self.registry {

@@ -23,7 +23,7 @@
 
 use std::collections::HashMap;
 
-use super::features::{self, Measured, FEATURE_NAMES, WINDOW_HOURS};
+use super::features::{self, Feature, Measured, WINDOW_HOURS};
 use super::registry::{Registry, Role, Topology};
 use super::verdict::{hour_to_datetime, rigs_for_kw, Assessment, Status, MIN_RIG_KW, S19_KW};
 use super::{HourlySeries, MeterId};
@@ -581,11 +581,12 @@ fn judge(node: &MeterId, role: &str, m: &Measured, min_kw: f64, rule: &NodeRule)
         cluster: 0,
         reasons,
         notes,
-        features: FEATURE_NAMES
+        // Every feature but the one the model fills in: a node has no peer group.
+        features: m
+            .features
             .iter()
-            .zip(m.values)
-            .take(features::LEVEL_VS_PEERS)
-            .map(|(n, v)| (n.to_string(), v))
+            .filter(|&(f, _)| f != Feature::LevelVsPeers)
+            .map(|(f, v)| (f.name().to_string(), v))
             .collect(),
     }
 }

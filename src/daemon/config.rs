@@ -15,6 +15,7 @@ use std::sync::Arc;
 
 use serde::Deserialize;
 
+use crate::core::model::ModelError;
 use crate::core::registry::{parse_registry, Registry, RegistryError, Topology};
 use crate::core::Model;
 
@@ -46,7 +47,7 @@ pub enum ConfigError {
     Invalid(String),
     /// The model file named by `detector.model` could not be loaded.
     #[error(transparent)]
-    Model(#[from] crate::core::model::ModelError),
+    Model(#[from] ModelError),
     /// The registry named by `detector.registry` could not be read or parsed.
     #[error(transparent)]
     Registry(#[from] RegistryError),
@@ -529,7 +530,13 @@ impl RawConfig {
         let model = if self.detector.model.as_os_str().is_empty() {
             Model::embedded().clone()
         } else {
-            Model::load(&self.detector.model)?
+            let path = &self.detector.model;
+            let name = path.display().to_string();
+            let bytes = std::fs::read(path).map_err(|source| ModelError::Io {
+                source_name: name.clone(),
+                source,
+            })?;
+            Model::from_bytes(&bytes, &name)?
         };
         let registry = if self.detector.registry.as_os_str().is_empty() {
             None
