@@ -57,15 +57,26 @@ pub fn assess_all(
         .collect()
 }
 
-/// Orders assessments for an inspector: flagged first, then by score, then by the energy at stake.
+/// Orders assessments for an inspector: flagged first, then by the energy at stake
+/// (unexplained kWh/day), then by score.
 pub fn rank(assessments: &mut [Assessment]) {
-    assessments.sort_by(|a, b| {
-        b.flagged
-            .cmp(&a.flagged)
-            .then(b.score.total_cmp(&a.score))
-            .then(b.excess_kwh_per_day.total_cmp(&a.excess_kwh_per_day))
-            .then(a.meter_id.cmp(&b.meter_id))
-    });
+    assessments.sort_by(rank_order);
+}
+
+/// The order of [`rank`], [`rank_nodes`] and the report index, for two verdicts.
+///
+/// Among the flagged, the energy at stake comes first: a flag is already a confident call
+/// (most flagged scores sit at 0.99–1.00, so ordering by score would look random), and
+/// what an inspector's visit is worth is the energy it recovers. Score breaks ties, and
+/// orders the unflagged (their kWh/day is an estimate of nothing).
+pub fn rank_order(a: &Assessment, b: &Assessment) -> std::cmp::Ordering {
+    let energy = |x: &Assessment| if x.flagged { x.excess_kwh_per_day } else { 0.0 };
+    b.flagged
+        .cmp(&a.flagged)
+        .then(energy(b).total_cmp(&energy(a)))
+        .then(b.score.total_cmp(&a.score))
+        .then(b.excess_kwh_per_day.total_cmp(&a.excess_kwh_per_day))
+        .then(a.meter_id.cmp(&b.meter_id))
 }
 
 /// The CSV header of scan results.
@@ -232,16 +243,9 @@ pub const NODES_CSV_HEADER: [&str; 19] = [
     "reasons",
 ];
 
-/// Orders node verdicts like meter verdicts: flagged first, then score, then energy.
+/// Orders node verdicts like meter verdicts: flagged first, then energy, then score.
 pub fn rank_nodes(nodes: &mut [NodeAssessment]) {
-    nodes.sort_by(|a, b| {
-        let (a, b) = (&a.assessment, &b.assessment);
-        b.flagged
-            .cmp(&a.flagged)
-            .then(b.score.total_cmp(&a.score))
-            .then(b.excess_kwh_per_day.total_cmp(&a.excess_kwh_per_day))
-            .then(a.meter_id.cmp(&b.meter_id))
-    });
+    nodes.sort_by(|a, b| rank_order(&a.assessment, &b.assessment));
 }
 
 /// Writes ranked node verdicts as CSV (every node: there are few, and a silent node
