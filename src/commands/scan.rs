@@ -12,7 +12,7 @@ use anyhow::Context as _;
 use super::common::{JudgeArgs, Judging, ReadArgs};
 use super::Outcome;
 use crate::core::{balance, registry};
-use crate::{report, scan};
+use crate::scan;
 
 /// Options of `flatline scan`.
 #[derive(Debug, clap::Args)]
@@ -149,22 +149,28 @@ pub fn run(args: ScanArgs) -> anyhow::Result<Outcome> {
         scan::write_nodes_csv(std::io::BufWriter::new(f), &nodes)
             .with_context(|| format!("writing {}", out.display()))?;
     }
-    if let Some(dir) = args.report_dir.as_ref().filter(|_| !nodes.is_empty()) {
-        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-        for n in nodes.iter().filter(|n| n.assessment.flagged) {
-            let Some(b) = &n.balance else { continue };
-            let name = format!(
-                "node-{}.png",
-                report::safe_file_name(n.assessment.meter_id.as_str())
-            );
-            report::write_node_png(b, &n.assessment, read_opts.tz_offset_s, &dir.join(name))?;
+    if let Some(dir) = &args.report_dir {
+        super::report::write_scan_reports(
+            dir,
+            &series,
+            &assessments,
+            &nodes,
+            &model,
+            registry.as_ref(),
+            read_opts.tz_offset_s,
+        )?;
+        if !args.quiet {
+            eprintln!("reports: {}", dir.join("index.html").display());
         }
     }
-    if !args.quiet {
+    if !args.quiet && !results_on_stdout {
         print!("{}", scan::render_table(&assessments, args.top));
         if !nodes.is_empty() {
             print!("{}", scan::render_nodes_table(&nodes));
         }
+    } else if !args.quiet {
+        // The results took stdout; the meters that could not be judged still need saying.
+        eprint!("{}", scan::render_unjudged(&assessments));
     }
     Ok(
         if assessments.iter().any(|a| a.flagged) || nodes.iter().any(|n| n.assessment.flagged) {

@@ -53,10 +53,7 @@ pub fn draw_overview<DB: DrawingBackend>(
         (0, 100),
         ((w - legend_w).max(100) as u32, (h - 100).max(100) as u32),
     );
-    let points: Vec<&PopulationPoint> = population
-        .iter()
-        .filter(|p| p.level_kw.is_finite() && p.level_kw > 0.0)
-        .collect();
+    let points: Vec<&PopulationPoint> = population.iter().filter(|p| is_drawn(p)).collect();
     if points.is_empty() {
         put(
             root,
