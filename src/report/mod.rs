@@ -82,6 +82,9 @@ pub struct PopulationPoint {
     pub flatness: f64,
     /// True when the detector flagged the meter.
     pub flagged: bool,
+    /// True when the load matched but the registry allows it (a licensed farm): marked
+    /// as allowed on the overview, so an inspector sees it was seen and set aside.
+    pub allowed: bool,
     /// The model cluster the meter fell in (an index into the overview's cluster names).
     pub cluster: usize,
 }
