@@ -459,6 +459,9 @@ impl<'a> Rows<'a> {
         let Some(ts) = stamps.parse(ts_field, self.opts.tz_offset_s) else {
             return Row::Bad(BadReason::BadTimestamp, BadText::Field(ts_field));
         };
+        if !timestamp::is_plausible(ts) {
+            return Row::Bad(BadReason::ImplausibleTime, BadText::Field(ts_field));
+        }
         if self.opts.until.is_some_and(|until| ts >= until) {
             return Row::AfterUntil;
         }
