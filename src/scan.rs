@@ -161,7 +161,12 @@ pub fn render_table(ranked: &[Assessment], top: usize) -> String {
     let flagged: Vec<&Assessment> = ranked.iter().filter(|a| a.flagged).collect();
     let mut s = String::new();
     if flagged.is_empty() {
-        s.push_str(&format!("No suspects among {} meters.\n", ranked.len()));
+        s.push_str(&format!(
+            "No suspects among {} meter{}.\n",
+            ranked.len(),
+            if ranked.len() == 1 { "" } else { "s" }
+        ));
+        s.push_str(&render_unjudged(ranked));
         return s;
     }
     let id_w = flagged
@@ -217,6 +222,43 @@ pub fn render_table(ranked: &[Assessment], top: usize) -> String {
         ranked.len(),
         kwh
     ));
+    s.push_str(&render_unjudged(ranked));
+    s
+}
+
+/// Most meters named in the "could not be judged" line.
+const MAX_UNJUDGED_NAMED: usize = 3;
+
+/// The meters that could not be judged (too little data), counted and a few named with
+/// the reason, so a short or gappy dump is never read as a clean fleet. Empty when every
+/// meter was judged.
+pub fn render_unjudged(ranked: &[Assessment]) -> String {
+    let unjudged: Vec<&Assessment> = ranked
+        .iter()
+        .filter(|a| a.status == crate::core::Status::InsufficientData)
+        .collect();
+    if unjudged.is_empty() {
+        return String::new();
+    }
+    let mut s = format!(
+        "{} of {} meter{} could not be judged: too little data (not counted as clean).\n",
+        unjudged.len(),
+        ranked.len(),
+        if ranked.len() == 1 { "" } else { "s" }
+    );
+    for a in unjudged.iter().take(MAX_UNJUDGED_NAMED) {
+        s.push_str(&format!(
+            "  {}: {}\n",
+            a.meter_id,
+            a.reasons.first().map_or("", String::as_str)
+        ));
+    }
+    if unjudged.len() > MAX_UNJUDGED_NAMED {
+        s.push_str(&format!(
+            "  … and {} more (status insufficient_data with --all)\n",
+            unjudged.len() - MAX_UNJUDGED_NAMED
+        ));
+    }
     s
 }
 
