@@ -32,6 +32,12 @@ pub struct ReadArgs {
     /// Stop with an error when more than this share of the data rows is bad (0 to 1).
     #[arg(long, default_value_t = 0.05)]
     pub max_bad_share: f64,
+
+    /// Net metering (homes with solar): values are import minus export and may be negative.
+    /// Export is read as no consumption, and consumption is judged. Columns named `net_kwh`
+    /// or `net_kw` are read this way without the flag.
+    #[arg(long)]
+    pub net_metering: bool,
 }
 
 impl ReadArgs {
@@ -48,6 +54,7 @@ impl ReadArgs {
             unit: self.unit,
             tz_offset_s: self.tz_offset_s,
             until,
+            net_metering: self.net_metering,
             ..ReadOptions::default()
         })
     }

@@ -158,6 +158,10 @@ pub struct ReadOptions {
     /// The size of those blocks in bytes (a block grows past it to hold a whole record).
     /// Tests shrink it to put block boundaries everywhere.
     pub block_bytes: usize,
+    /// Net metering (`--net-metering`): values are import minus export and may be
+    /// negative; an exporting interval is read as no consumption. Columns named `net_kwh`
+    /// or `net_kw` are read this way without the option.
+    pub net_metering: bool,
 }
 
 impl Default for ReadOptions {
@@ -170,6 +174,7 @@ impl Default for ReadOptions {
             max_examples: 5,
             n_threads: 0,
             block_bytes: blocks::BLOCK_BYTES,
+            net_metering: false,
         }
     }
 }
@@ -468,6 +473,15 @@ impl<'a> Rows<'a> {
         let value_field = &record[layout.value_col];
         match parse_value(value_field) {
             Ok(value) => Row::Reading { meter, ts, value },
+            // A net meter's negative reading is export: the site drew nothing from the
+            // grid in that interval. Only consumption is judged, so it counts as zero.
+            Err(BadReason::NegativeValue) if layout.signed || self.opts.net_metering => {
+                Row::Reading {
+                    meter,
+                    ts,
+                    value: 0.0,
+                }
+            }
             Err(reason) => Row::Bad(reason, BadText::Field(value_field)),
         }
     }
