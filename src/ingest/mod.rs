@@ -204,13 +204,15 @@ pub enum IngestError {
     /// A file named on the command line has a header of no known layout.
     #[error(
         "{path}: header {header:?} is not a known meter layout \
-         (expected meter_id,timestamp,kwh|kw; LCLid,tstp,energy(kWh/hh); or timestamp,value)"
+         (expected meter_id,timestamp,kwh|kw; LCLid,tstp,energy(kWh/hh); or timestamp,value){hint}"
     )]
     UnknownHeader {
         /// The file.
         path: PathBuf,
         /// Its first line, truncated.
         header: String,
+        /// A hint when the header shows a likely cause (a `;` delimiter), else empty.
+        hint: &'static str,
     },
     /// A file has bare `value` readings and no unit was given.
     #[error("{0}: values have no unit; pass --unit kwh or --unit kw")]
@@ -365,9 +367,16 @@ fn detect_layout(
         Err(LayoutError::Unknown) => {
             let header = record_text(first);
             if input.explicit {
+                // Spreadsheets in many locales export `;`-separated files.
+                let hint = if header.contains(';') {
+                    "; the header holds `;`: flatline reads comma-separated files (convert with `tr ';' ','`, after checking that no decimal commas are used)"
+                } else {
+                    ""
+                };
                 return Err(IngestError::UnknownHeader {
                     path: path.clone(),
                     header,
+                    hint,
                 });
             }
             Ok(Detected::Skipped(format!(
