@@ -953,7 +953,7 @@ fn net_metering_reads_export_as_no_consumption_with_the_flag_or_a_net_column() {
         &format!("meter_id,timestamp,net_kwh\n{body}"),
     );
     // Without the flag a negative reading is a bad row, as before.
-    let (_, summary) = read(&[plain.clone()], &ReadOptions::default()).unwrap();
+    let (_, summary) = read(std::slice::from_ref(&plain), &ReadOptions::default()).unwrap();
     assert_eq!(summary.bad[&BadReason::NegativeValue], 1);
     let flagged = ReadOptions {
         net_metering: true,

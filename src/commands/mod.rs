@@ -66,6 +66,21 @@ pub fn die_quietly_on_broken_pipe() {
     }
 }
 
+/// Runs the chosen subcommand.
+pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
+    match cli.command {
+        Command::Scan(a) => scan::run(a),
+        Command::Train(a) => train::run(a),
+        Command::Simulate(a) => simulate::run(a),
+        Command::Inject(a) => inject::run(a),
+        Command::Eval(a) => eval::run(a),
+        Command::Report(a) => report::run(a),
+        Command::Watch(a) => watch::run(*a),
+        Command::Publish(a) => publish::run(a),
+        Command::Demo(a) => demo::run(a),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -84,20 +99,5 @@ mod tests {
         );
         let plain = anyhow::anyhow!("inner").context("outer");
         assert_eq!(error_message(&plain), "outer: inner");
-    }
-}
-
-/// Runs the chosen subcommand.
-pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
-    match cli.command {
-        Command::Scan(a) => scan::run(a),
-        Command::Train(a) => train::run(a),
-        Command::Simulate(a) => simulate::run(a),
-        Command::Inject(a) => inject::run(a),
-        Command::Eval(a) => eval::run(a),
-        Command::Report(a) => report::run(a),
-        Command::Watch(a) => watch::run(*a),
-        Command::Publish(a) => publish::run(a),
-        Command::Demo(a) => demo::run(a),
     }
 }
