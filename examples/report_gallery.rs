@@ -213,6 +213,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 level_kw: level,
                 flatness: (0.2 + 0.45 * noise(&mut st)) as f64,
                 flagged: false,
+                allowed: false,
                 cluster: if shop { 1 } else { (i % 2) * 2 },
             }
         })
@@ -227,6 +228,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             level_kw: level,
             flatness: flat,
             flagged: id != "ie-1043",
+            allowed: false,
             cluster: if id == "ie-1043" { 0 } else { 3 },
         });
     }
@@ -235,6 +237,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         level_kw: 620.0,
         flatness: 0.97,
         flagged: true,
+        allowed: false,
         cluster: 3,
     });
     let cluster_names: Vec<String> = [
@@ -301,6 +304,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let set = write_reports(
         &out,
         &inputs,
+        &[],
         &population,
         &cluster_names,
         "flatline: suspects (gallery)",

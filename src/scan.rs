@@ -57,17 +57,23 @@ pub fn assess_all(
         .collect()
 }
 
-/// Orders assessments for an inspector: flagged first, then by score, then by the energy at stake.
+/// Orders assessments for an inspector: flagged first, then by the energy at stake
+/// (unexplained kWh/day), then by score.
 pub fn rank(assessments: &mut [Assessment]) {
     assessments.sort_by(rank_order);
 }
 
-/// The inspector's order of two verdicts, meters' and nodes' alike: flagged first, then
-/// the higher score, then the more energy at stake, then the meter id (so ties are stable
-/// across runs).
+/// The order of [`rank`], [`rank_nodes`] and the report index, for two verdicts.
+///
+/// Among the flagged, the energy at stake comes first: a flag is already a confident call
+/// (most flagged scores sit at 0.99–1.00, so ordering by score would look random), and
+/// what an inspector's visit is worth is the energy it recovers. Score breaks ties, and
+/// orders the unflagged (their kWh/day is an estimate of nothing).
 pub fn rank_order(a: &Assessment, b: &Assessment) -> std::cmp::Ordering {
+    let energy = |x: &Assessment| if x.flagged { x.excess_kwh_per_day } else { 0.0 };
     b.flagged
         .cmp(&a.flagged)
+        .then(energy(b).total_cmp(&energy(a)))
         .then(b.score.total_cmp(&a.score))
         .then(b.excess_kwh_per_day.total_cmp(&a.excess_kwh_per_day))
         .then(a.meter_id.cmp(&b.meter_id))
@@ -155,7 +161,12 @@ pub fn render_table(ranked: &[Assessment], top: usize) -> String {
     let flagged: Vec<&Assessment> = ranked.iter().filter(|a| a.flagged).collect();
     let mut s = String::new();
     if flagged.is_empty() {
-        s.push_str(&format!("No suspects among {} meters.\n", ranked.len()));
+        s.push_str(&format!(
+            "No suspects among {} meter{}.\n",
+            ranked.len(),
+            if ranked.len() == 1 { "" } else { "s" }
+        ));
+        s.push_str(&render_unjudged(ranked));
         return s;
     }
     let id_w = flagged
@@ -211,6 +222,43 @@ pub fn render_table(ranked: &[Assessment], top: usize) -> String {
         ranked.len(),
         kwh
     ));
+    s.push_str(&render_unjudged(ranked));
+    s
+}
+
+/// Most meters named in the "could not be judged" line.
+const MAX_UNJUDGED_NAMED: usize = 3;
+
+/// The meters that could not be judged (too little data), counted and a few named with
+/// the reason, so a short or gappy dump is never read as a clean fleet. Empty when every
+/// meter was judged.
+pub fn render_unjudged(ranked: &[Assessment]) -> String {
+    let unjudged: Vec<&Assessment> = ranked
+        .iter()
+        .filter(|a| a.status == crate::core::Status::InsufficientData)
+        .collect();
+    if unjudged.is_empty() {
+        return String::new();
+    }
+    let mut s = format!(
+        "{} of {} meter{} could not be judged: too little data (not counted as clean).\n",
+        unjudged.len(),
+        ranked.len(),
+        if ranked.len() == 1 { "" } else { "s" }
+    );
+    for a in unjudged.iter().take(MAX_UNJUDGED_NAMED) {
+        s.push_str(&format!(
+            "  {}: {}\n",
+            a.meter_id,
+            a.reasons.first().map_or("", String::as_str)
+        ));
+    }
+    if unjudged.len() > MAX_UNJUDGED_NAMED {
+        s.push_str(&format!(
+            "  … and {} more (status insufficient_data with --all)\n",
+            unjudged.len() - MAX_UNJUDGED_NAMED
+        ));
+    }
     s
 }
 
@@ -237,7 +285,7 @@ pub const NODES_CSV_HEADER: [&str; 19] = [
     "reasons",
 ];
 
-/// Orders node verdicts like meter verdicts: flagged first, then score, then energy.
+/// Orders node verdicts like meter verdicts: flagged first, then energy, then score.
 pub fn rank_nodes(nodes: &mut [NodeAssessment]) {
     nodes.sort_by(|a, b| rank_order(&a.assessment, &b.assessment));
 }

@@ -11,7 +11,9 @@ use common::{code, flatline, read_csv, stderr};
 
 use flatline::core::balance::{assess_nodes, LossModel, NodeAssessment, NodeRule};
 use flatline::core::registry::{parse_registry, Registry, Topology};
+use flatline::core::Model;
 use flatline::core::{HourlySeries, MeterId, SeriesBuilder, Status, Unit};
+use flatline::report::{population, write_reports, NodeInput, ReportInput};
 use flatline::sim::{grow, NodeScenario, TopoFleet, TopologyConfig};
 
 struct Grid {
@@ -231,8 +233,27 @@ fn simulate_topology_then_scan_reports_the_suspect_nodes_and_exits_1() {
         "--all",
         "--nodes-out",
         &p("nodes_out.csv"),
+        "--report-dir",
+        &p("reports"),
     ]);
     assert_eq!(code(&scan), 1, "{}", stderr(&scan));
+    // Every suspect, meter or node, is in the index an inspector starts from.
+    let index = std::fs::read_to_string(dir.path().join("reports/index.html")).unwrap();
+    let flagged_meters = read_csv(std::path::Path::new(&p("out.csv")))
+        .into_iter()
+        .filter(|r| r["flagged"] == "true")
+        .map(|r| r["meter_id"].clone());
+    let flagged_nodes = read_csv(std::path::Path::new(&p("nodes_out.csv")))
+        .into_iter()
+        .filter(|r| r["flagged"] == "true")
+        .map(|r| r["node_id"].clone());
+    for id in flagged_meters.chain(flagged_nodes) {
+        assert!(
+            index.contains(&format!(">{id}</a>")),
+            "{id} not in index.html"
+        );
+    }
+    assert!(index.contains("href=\"node-T-0101-"), "{index}");
     let stdout = String::from_utf8_lossy(&scan.stdout);
     assert!(stdout.contains("transformer T-0101: ≈"), "{stdout}");
     let flagged: Vec<String> = read_csv(std::path::Path::new(&p("nodes_out.csv")))
@@ -280,4 +301,61 @@ fn simulate_topology_then_scan_reports_the_suspect_nodes_and_exits_1() {
         "losses assumed: {lossy:?} vs {default:?}"
     );
     assert!(lossy.0 < default.0, "unexplained: {lossy:?} vs {default:?}");
+}
+
+#[test]
+fn every_flagged_meter_and_node_of_a_grid_is_in_the_index_and_ringed_on_the_overview() {
+    let g = grid(TopologyConfig::default());
+    let until = event_hour(&g) + 72;
+    let model = Model::embedded();
+    let meters = flatline::scan::assess_all(&g.series, Some(until), model, 0, Some(&g.registry));
+    let nodes: Vec<NodeAssessment> = verdicts(&g, until, &LossModel::default())
+        .into_values()
+        .collect();
+    let flagged_nodes: Vec<NodeInput> = nodes
+        .iter()
+        .filter(|n| n.assessment.flagged)
+        .map(|n| NodeInput {
+            balance: n.balance.as_ref().unwrap(),
+            assessment: &n.assessment,
+            bypassed: Vec::new(),
+            tz_offset_s: 0,
+        })
+        .collect();
+    assert_eq!(flagged_nodes.len(), 2, "the farm and the bypass");
+    let by_id: HashMap<&str, &HourlySeries> =
+        g.series.iter().map(|(id, s)| (id.as_str(), s)).collect();
+    let inputs: Vec<ReportInput> = meters
+        .iter()
+        .filter(|a| a.flagged)
+        .map(|a| ReportInput::new(by_id[a.meter_id.as_str()], a, None, 0))
+        .collect();
+    let pop = population(&meters, model);
+    let dir = tempfile::tempdir().unwrap();
+    let names = flatline::report::group_names(model);
+    let set = write_reports(dir.path(), &inputs, &flagged_nodes, &pop, &names, "t").unwrap();
+    let index = std::fs::read_to_string(&set.index_html).unwrap();
+    let expected: Vec<String> = inputs
+        .iter()
+        .map(|i| i.assessment.meter_id.to_string())
+        .chain(
+            flagged_nodes
+                .iter()
+                .map(|n| n.assessment.meter_id.to_string()),
+        )
+        .collect();
+    for id in &expected {
+        assert!(
+            index.contains(&format!(">{id}</a>")),
+            "{id} not in index.html"
+        );
+        assert!(
+            set.overview_flagged.contains(id),
+            "{id} not on the overview"
+        );
+    }
+    assert_eq!(set.overview_flagged.len(), expected.len());
+    for p in &set.node_pngs {
+        assert!(p.metadata().unwrap().len() > 1000, "{}", p.display());
+    }
 }

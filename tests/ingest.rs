@@ -116,21 +116,29 @@ fn the_lcl_folder_reads_fifty_meters_and_every_row_with_metadata_skipped() {
         .iter()
         .map(|(p, _)| p.file_name().unwrap().to_string_lossy().into_owned())
         .collect();
-    assert_eq!(skipped, ["MANIFEST.tsv", "README.md", "households.csv"]);
+    assert_eq!(
+        skipped,
+        [
+            "MANIFEST.tsv",
+            "README.md",
+            "households.csv",
+            "weather_hourly_darksky.csv.gz"
+        ]
+    );
     let mac4 = &series["MAC000004"];
     assert_eq!(mac4.resolution_min, 30);
     assert_eq!(mac4.start_hour, JAN1_2013 / 3600);
 }
 
 #[test]
-fn the_enernoc_folder_reads_twenty_sites_as_kwh() {
+fn the_enernoc_folder_reads_thirty_three_sites_as_kwh() {
     let Some(dir) = require::dataset("enernoc_2012_commercial") else {
         return;
     };
     let (series, summary) = read(&[dir], &with_unit(Unit::Kwh)).unwrap();
-    assert_eq!(series.len(), 20);
-    assert_eq!(summary.n_rows, 2_108_065);
-    assert_eq!(summary.n_accepted, 2_108_065);
+    assert_eq!(series.len(), 33);
+    assert_eq!(summary.n_rows, 3_477_529);
+    assert_eq!(summary.n_accepted, 3_477_529);
     assert_eq!(summary.n_bad(), 0, "{}", summary.render());
     assert_eq!(series["786"].resolution_min, 5);
     assert_eq!(
@@ -881,4 +889,98 @@ fn a_failing_file_stops_the_parallel_read_like_the_serial_one() {
         let message = error_of(&[good.clone(), bad.clone()], &opts);
         assert!(message.contains("b.csv: header"), "{message}");
     }
+}
+
+#[test]
+fn unix_milliseconds_and_microseconds_read_as_the_same_moments_as_seconds() {
+    let dir = TempDir::new().unwrap();
+    let rows = |scale: i64| {
+        let mut text = String::from("meter_id,timestamp,kwh\n");
+        for i in 0..4 {
+            text.push_str(&format!("m1,{},0.5\n", (JAN1_2013 + i * 1800) * scale));
+        }
+        text
+    };
+    let seconds = readings(
+        &[write(dir.path(), "s.csv", &rows(1))],
+        &ReadOptions::default(),
+    );
+    for (name, scale) in [("ms.csv", 1_000), ("us.csv", 1_000_000)] {
+        let got = readings(
+            &[write(dir.path(), name, &rows(scale))],
+            &ReadOptions::default(),
+        );
+        assert_eq!(got, seconds, "{name}");
+    }
+    assert_eq!(seconds[0].1, JAN1_2013);
+}
+
+#[test]
+fn timestamps_outside_1970_to_2099_are_refused_with_file_line_and_the_accepted_forms() {
+    let dir = TempDir::new().unwrap();
+    let path = write(
+        dir.path(),
+        "far.csv",
+        "meter_id,timestamp,kwh\nm1,2013-01-01 00:00,0.5\nm1,2213-01-01 00:00,0.5\nm1,1913-01-01 00:00,0.5\n",
+    );
+    let (_, summary) = read(&[path], &ReadOptions::default()).unwrap();
+    assert_eq!(summary.bad[&BadReason::ImplausibleTime], 2);
+    assert_eq!(
+        places(&summary),
+        [
+            ("far.csv".to_string(), 3, BadReason::ImplausibleTime),
+            ("far.csv".to_string(), 4, BadReason::ImplausibleTime)
+        ]
+    );
+    let text = summary.render();
+    assert!(
+        text.contains("far.csv:3: timestamp before 1970 or after 2099: 2213-01-01 00:00"),
+        "{text}"
+    );
+    assert!(
+        text.contains("Unix seconds, milliseconds or microseconds"),
+        "{text}"
+    );
+}
+
+#[test]
+fn a_semicolon_separated_file_gets_a_hint_about_the_delimiter() {
+    let dir = TempDir::new().unwrap();
+    let path = write(
+        dir.path(),
+        "semi.csv",
+        "meter_id,timestamp,kwh\nm1;2013-01-01 00:00;0.5\nm1,2013-01-01 00:30,0.5\n",
+    );
+    let (_, summary) = read(&[path], &ReadOptions::default()).unwrap();
+    assert!(summary.render().contains("`;`"), "{}", summary.render());
+}
+
+#[test]
+fn net_metering_reads_export_as_no_consumption_with_the_flag_or_a_net_column() {
+    let dir = TempDir::new().unwrap();
+    let body = "m1,2013-01-01 00:00,0.5\nm1,2013-01-01 00:30,-0.7\nm1,2013-01-01 01:00,0.25\n";
+    let plain = write(
+        dir.path(),
+        "plain.csv",
+        &format!("meter_id,timestamp,kwh\n{body}"),
+    );
+    let net = write(
+        dir.path(),
+        "net.csv",
+        &format!("meter_id,timestamp,net_kwh\n{body}"),
+    );
+    // Without the flag a negative reading is a bad row, as before.
+    let (_, summary) = read(std::slice::from_ref(&plain), &ReadOptions::default()).unwrap();
+    assert_eq!(summary.bad[&BadReason::NegativeValue], 1);
+    let flagged = ReadOptions {
+        net_metering: true,
+        ..ReadOptions::default()
+    };
+    let expected = vec![
+        ("m1".to_string(), JAN1_2013, 0.5, Unit::Kwh),
+        ("m1".to_string(), JAN1_2013 + 1800, 0.0, Unit::Kwh),
+        ("m1".to_string(), JAN1_2013 + 3600, 0.25, Unit::Kwh),
+    ];
+    assert_eq!(readings(&[plain], &flagged), expected);
+    assert_eq!(readings(&[net], &ReadOptions::default()), expected);
 }

@@ -283,7 +283,7 @@ fn hostile_meter_ids_stay_inside_the_directory() {
     let s = series(flat_miner());
     let assessments: Vec<Assessment> = ids.iter().map(|id| assessment(id, true)).collect();
     let inputs: Vec<ReportInput> = assessments.iter().map(|a| input(&s, a, &[])).collect();
-    let set = write_reports(dir.path(), &inputs, &[], &[], "t").unwrap();
+    let set = write_reports(dir.path(), &inputs, &[], &[], &[], "t").unwrap();
     let root = dir.path().canonicalize().unwrap();
     let mut names = HashSet::new();
     for p in &set.meter_pngs {
@@ -365,6 +365,7 @@ fn a_report_set_writes_pages_overview_and_index() {
             level_kw: 3.4,
             flatness: 0.99,
             flagged: true,
+            allowed: false,
             cluster: 1,
         },
         PopulationPoint {
@@ -372,12 +373,13 @@ fn a_report_set_writes_pages_overview_and_index() {
             level_kw: 0.8,
             flatness: 0.3,
             flagged: false,
+            allowed: false,
             cluster: 0,
         },
     ];
     let inputs = vec![input(&sh, &ah, &population), input(&sm, &am, &population)];
     let names = vec!["homes".to_string(), "flat and high".to_string()];
-    let set = write_reports(dir.path(), &inputs, &population, &names, "Suspects").unwrap();
+    let set = write_reports(dir.path(), &inputs, &[], &population, &names, "Suspects").unwrap();
     for p in set
         .meter_pngs
         .iter()

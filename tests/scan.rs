@@ -623,3 +623,115 @@ fn eval_replays_alerts_consistently_with_the_final_verdict_and_the_confirmation(
         }
     }
 }
+
+/// The command whose output the README shows, as the README writes it.
+const README_SCAN: &str =
+    "cargo run --release -- scan sample-meters/ --registry sample-meters/registry.csv --report-dir reports/";
+
+/// The README's sample output of [`README_SCAN`]: the text of the fenced block that follows
+/// the block holding the command, and where it sits in the README (byte range).
+fn readme_sample_block(readme: &str) -> (String, std::ops::Range<usize>) {
+    let command = readme
+        .find(README_SCAN)
+        .expect("the README shows the scan command");
+    let open = command
+        + readme[command..]
+            .find("```\n")
+            .expect("the command block closes")
+        + 4;
+    let open = open
+        + readme[open..]
+            .find("```\n")
+            .expect("an output block follows")
+        + 4;
+    let close = open
+        + readme[open..]
+            .find("```\n")
+            .expect("the output block closes");
+    (readme[open..close].to_string(), open..close)
+}
+
+#[test]
+fn the_readme_sample_scan_is_what_scan_prints() {
+    // Run with UPDATE_README=1 to write the current output into README.md.
+    let readme_path = repo("README.md");
+    let readme = std::fs::read_to_string(&readme_path).unwrap();
+    let (shown, at) = readme_sample_block(&readme);
+    let dir = tempfile::tempdir().unwrap();
+    let run = flatline(&[
+        "scan",
+        repo("sample-meters/").to_str().unwrap(),
+        "--registry",
+        repo("sample-meters/registry.csv").to_str().unwrap(),
+        "--report-dir",
+        dir.path().join("reports").to_str().unwrap(),
+    ]);
+    assert_eq!(code(&run), 1, "{}", stderr(&run));
+    let printed = String::from_utf8(run.stdout).unwrap();
+    if std::env::var_os("UPDATE_README").is_some() {
+        let mut updated = readme.clone();
+        updated.replace_range(at, &printed);
+        std::fs::write(&readme_path, updated).unwrap();
+        return;
+    }
+    assert_eq!(
+        shown, printed,
+        "README.md's sample scan output is stale: run `UPDATE_README=1 cargo test --release --test scan the_readme_sample_scan` and review the diff"
+    );
+}
+
+#[test]
+fn json_or_all_without_out_write_the_results_to_stdout() {
+    let sample = repo(SAMPLE);
+    let json = flatline(&["scan", sample.to_str().unwrap(), "--json"]);
+    assert_eq!(code(&json), 1, "{}", stderr(&json));
+    let lines: Vec<serde_json::Value> = String::from_utf8_lossy(&json.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("each line is a JSON object"))
+        .collect();
+    assert_eq!(
+        lines.len(),
+        7,
+        "six miners and the licensed farm, no registry"
+    );
+    let all = flatline(&["scan", sample.to_str().unwrap(), "--all"]);
+    let text = String::from_utf8_lossy(&all.stdout);
+    assert!(text.starts_with("rank,meter_id,"), "{text}");
+    assert_eq!(text.lines().count(), 1 + 82, "a header and every meter");
+}
+
+#[test]
+fn meters_with_too_little_data_are_said_on_the_terminal_not_counted_clean() {
+    let dir = tempfile::tempdir().unwrap();
+    let dump = dir.path().join("short.csv");
+    // 48 hours of a flat 23.6 kW miner: too short a window to judge.
+    let mut text = String::from("meter_id,timestamp,kw\n");
+    for h in 0..48 {
+        text.push_str(&format!("m1,{},23.6\n", 1_704_067_200 + h * 3600));
+    }
+    std::fs::write(&dump, text).unwrap();
+    let run = flatline(&["scan", dump.to_str().unwrap()]);
+    assert_eq!(code(&run), 0, "{}", stderr(&run));
+    let out = String::from_utf8_lossy(&run.stdout);
+    assert!(
+        out.contains("1 of 1 meter could not be judged: too little data"),
+        "{out}"
+    );
+    assert!(out.contains("m1: only "), "{out}");
+}
+
+#[test]
+fn suspects_are_ranked_by_the_energy_at_stake() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out.csv");
+    scan_sample(&out, &[]);
+    let kwh: Vec<f64> = read_csv(&out)
+        .iter()
+        .map(|r| r["excess_kwh_per_day"].parse().unwrap())
+        .collect();
+    assert!(kwh.len() >= 6);
+    assert!(
+        kwh.windows(2).all(|w| w[0] >= w[1]),
+        "ranked by kWh/day: {kwh:?}"
+    );
+}

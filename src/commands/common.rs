@@ -35,6 +35,12 @@ pub struct ReadArgs {
     /// Stop with an error when more than this share of the data rows is bad (0 to 1).
     #[arg(long, default_value_t = 0.05)]
     pub max_bad_share: f64,
+
+    /// Net metering (homes with solar): values are import minus export and may be negative.
+    /// Export is read as no consumption, and consumption is judged. Columns named `net_kwh`
+    /// or `net_kw` are read this way without the flag.
+    #[arg(long)]
+    pub net_metering: bool,
 }
 
 impl ReadArgs {
@@ -51,6 +57,7 @@ impl ReadArgs {
             unit: self.unit,
             tz_offset_s: self.tz_offset_s,
             until,
+            net_metering: self.net_metering,
             ..ReadOptions::default()
         })
     }
@@ -58,7 +65,7 @@ impl ReadArgs {
     /// The gate every command that reads dumps passes its read through, so they all treat
     /// bad rows alike: prints the summary on standard error when rows were bad (and, with
     /// `show_skipped`, when only files were skipped), then fails via
-    /// [`Self::check_bad_share`] when too many rows were bad.
+    /// `check_bad_share` when too many rows were bad.
     pub fn accept(&self, summary: &IngestSummary, show_skipped: bool) -> anyhow::Result<()> {
         if summary.n_bad() > 0 || (show_skipped && !summary.skipped_files.is_empty()) {
             eprint!("{}", summary.render());

@@ -35,6 +35,37 @@ impl Outcome {
     }
 }
 
+/// The error and its causes on one line, `outer: inner: …`, leaving out a cause whose
+/// text the message before it already quotes (many errors put their source in their own
+/// message), so nothing is said twice.
+pub fn error_message(err: &anyhow::Error) -> String {
+    let mut out = String::new();
+    for cause in err.chain() {
+        let text = cause.to_string();
+        if out.contains(&text) {
+            continue;
+        }
+        if !out.is_empty() {
+            out.push_str(": ");
+        }
+        out.push_str(&text);
+    }
+    out
+}
+
+/// Restores the default action of SIGPIPE, as command-line tools have it: with output
+/// piped into `head` or a closed pipe, the process ends quietly instead of panicking on
+/// the failed write (exit 101). Not for the daemon, which keeps running when whoever read
+/// its logs goes away.
+pub fn die_quietly_on_broken_pipe() {
+    #[cfg(unix)]
+    // SAFETY: called once at start-up, before any thread is spawned; SIG_DFL is a valid
+    // disposition for SIGPIPE.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
+}
+
 /// Runs the chosen subcommand.
 pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
     match cli.command {
@@ -47,5 +78,26 @@ pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
         Command::Watch(a) => watch::run(*a),
         Command::Publish(a) => publish::run(a),
         Command::Demo(a) => demo::run(a),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_cause_quoted_by_its_message_is_not_repeated() {
+        let io = std::io::Error::other("incomplete deflate stream");
+        let err = anyhow::Error::new(crate::ingest::IngestError::Io {
+            path: "d.csv.gz".into(),
+            source: io,
+        })
+        .context("reading the dumps");
+        assert_eq!(
+            error_message(&err),
+            "reading the dumps: d.csv.gz: read error: incomplete deflate stream"
+        );
+        let plain = anyhow::anyhow!("inner").context("outer");
+        assert_eq!(error_message(&plain), "outer: inner");
     }
 }

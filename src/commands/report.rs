@@ -7,9 +7,10 @@ use anyhow::Context as _;
 
 use super::common::{JudgeArgs, Judging, ReadArgs};
 use super::Outcome;
+use crate::core::balance::NodeAssessment;
 use crate::core::registry::Registry;
 use crate::core::{Assessment, Model};
-use crate::report::{self, ReportInput};
+use crate::report::{self, NodeInput, ReportInput};
 use crate::scan::{self, FleetSeries};
 
 /// Options of `flatline report`.
@@ -92,11 +93,13 @@ fn shown_range(a: &Assessment) -> (i64, i64) {
     (a.window_end_hour - 90 * 24, a.window_end_hour)
 }
 
-/// Writes one PNG per flagged meter, the overview and the index for a scan.
+/// Writes one PNG per flagged meter and per flagged node, the overview and the index for a
+/// scan.
 pub fn write_scan_reports(
     dir: &Path,
     series: &FleetSeries,
     ranked: &[Assessment],
+    nodes: &[NodeAssessment],
     model: &Model,
     registry: Option<&Registry>,
     tz_offset_s: i32,
@@ -119,9 +122,26 @@ pub fn write_scan_reports(
             })
         })
         .collect();
+    let node_inputs: Vec<NodeInput> = nodes
+        .iter()
+        .filter(|n| n.assessment.flagged)
+        .filter_map(|n| {
+            Some(NodeInput {
+                balance: n.balance.as_ref()?,
+                assessment: &n.assessment,
+                bypassed: n
+                    .bypassed
+                    .iter()
+                    .map(|b| (b, by_id.get(b.customer.as_str()).copied()))
+                    .collect(),
+                tz_offset_s,
+            })
+        })
+        .collect();
     report::write_reports(
         dir,
         &inputs,
+        &node_inputs,
         &population,
         &report::group_names(model),
         "flatline: suspected mining loads",

@@ -12,7 +12,7 @@ use anyhow::Context as _;
 use super::common::{JudgeArgs, Judging, ReadArgs};
 use super::Outcome;
 use crate::core::{balance, registry};
-use crate::{report, scan};
+use crate::scan;
 
 /// Options of `flatline scan`.
 #[derive(Debug, clap::Args)]
@@ -23,10 +23,11 @@ pub struct ScanArgs {
     /// Write the results to this file (CSV, or NDJSON with --json).
     #[arg(long)]
     pub out: Option<PathBuf>,
-    /// Write every meter to --out, not only the flagged ones.
+    /// Write every meter, not only the flagged ones (to --out, or as CSV on stdout in place
+    /// of the table).
     #[arg(long)]
     pub all: bool,
-    /// Write NDJSON instead of CSV.
+    /// Write NDJSON instead of CSV (to --out, or on stdout in place of the table).
     #[arg(long)]
     pub json: bool,
     /// Write the energy-balance verdicts of transformer and feeder meters here (CSV; needs
@@ -88,30 +89,17 @@ pub fn run(args: ScanArgs) -> anyhow::Result<Outcome> {
     }
     scan::rank(&mut assessments);
 
+    // `--json` or `--all` without `--out` asks for the results themselves: they go to
+    // stdout in place of the table, never silently nowhere.
+    let results_on_stdout = args.out.is_none() && (args.json || args.all);
     if let Some(out) = &args.out {
         let f = std::fs::File::create(out)
             .with_context(|| format!("cannot write {}", out.display()))?;
-        let w = std::io::BufWriter::new(f);
-        if args.json {
-            scan::write_ndjson(w, &assessments, args.all)
-                .with_context(|| format!("writing {}", out.display()))?;
-        } else {
-            scan::write_csv(w, &assessments, args.all)
-                .with_context(|| format!("writing {}", out.display()))?;
-        }
-    }
-    if let Some(dir) = &args.report_dir {
-        super::report::write_scan_reports(
-            dir,
-            &series,
-            &assessments,
-            &model,
-            registry.as_ref(),
-            read_opts.tz_offset_s,
-        )?;
-        if !args.quiet {
-            eprintln!("reports: {}", dir.join("index.html").display());
-        }
+        write_results(std::io::BufWriter::new(f), &args, &assessments)
+            .with_context(|| format!("writing {}", out.display()))?;
+    } else if results_on_stdout {
+        write_results(std::io::stdout().lock(), &args, &assessments)
+            .context("writing the results to stdout")?;
     }
     // The energy balance runs only when the registry describes a topology.
     let nodes = match &registry {
@@ -140,22 +128,28 @@ pub fn run(args: ScanArgs) -> anyhow::Result<Outcome> {
         scan::write_nodes_csv(std::io::BufWriter::new(f), &nodes)
             .with_context(|| format!("writing {}", out.display()))?;
     }
-    if let Some(dir) = args.report_dir.as_ref().filter(|_| !nodes.is_empty()) {
-        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-        for n in nodes.iter().filter(|n| n.assessment.flagged) {
-            let Some(b) = &n.balance else { continue };
-            let name = format!(
-                "node-{}.png",
-                report::safe_file_name(n.assessment.meter_id.as_str())
-            );
-            report::write_node_png(b, &n.assessment, read_opts.tz_offset_s, &dir.join(name))?;
+    if let Some(dir) = &args.report_dir {
+        super::report::write_scan_reports(
+            dir,
+            &series,
+            &assessments,
+            &nodes,
+            &model,
+            registry.as_ref(),
+            read_opts.tz_offset_s,
+        )?;
+        if !args.quiet {
+            eprintln!("reports: {}", dir.join("index.html").display());
         }
     }
-    if !args.quiet {
+    if !args.quiet && !results_on_stdout {
         print!("{}", scan::render_table(&assessments, args.top));
         if !nodes.is_empty() {
             print!("{}", scan::render_nodes_table(&nodes));
         }
+    } else if !args.quiet {
+        // The results took stdout; the meters that could not be judged still need saying.
+        eprint!("{}", scan::render_unjudged(&assessments));
     }
     Ok(
         if assessments.iter().any(|a| a.flagged) || nodes.iter().any(|n| n.assessment.flagged) {
@@ -164,6 +158,21 @@ pub fn run(args: ScanArgs) -> anyhow::Result<Outcome> {
             Outcome::Clean
         },
     )
+}
+
+/// Writes the ranked results as `--json` and `--all` ask: NDJSON or CSV, every meter or
+/// the flagged ones.
+fn write_results(
+    out: impl std::io::Write,
+    args: &ScanArgs,
+    ranked: &[crate::core::Assessment],
+) -> anyhow::Result<()> {
+    if args.json {
+        scan::write_ndjson(out, ranked, args.all)?;
+    } else {
+        scan::write_csv(out, ranked, args.all)?;
+    }
+    Ok(())
 }
 
 /// A progress bar over the input size (compressed bytes for .gz files).

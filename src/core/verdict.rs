@@ -2,7 +2,7 @@
 //!
 //! An [`Assessment`] is the single output of the pure core for one meter at one moment.
 //! Scan writes it as CSV/NDJSON, the daemon turns changes in it into alerts, and the
-//! report draws it. This module owns the type, [`judge`] (which weighs the model's score,
+//! report draws it. This module owns the type, `judge` (which weighs the model's score,
 //! the added-load and floor tests and the registry into one verdict) and the arithmetic of
 //! the evidence (rig counts, excess energy); the model's reasons are phrased in `model`.
 

@@ -599,11 +599,13 @@ impl RawConfig {
     }
 }
 
-/// Splits `mqtt://host:port` / `mqtts://host:port` into (tls, host, port).
+/// Splits `mqtt://host:port` / `mqtts://host:port` into (tls, host, port). `tcp://` and
+/// `ssl://`, the scheme names paho and Mosquitto use, are accepted as aliases of the two
+/// (docs/operations.md says so).
 pub fn parse_broker_url(url: &str) -> Result<(bool, String, u16), ConfigError> {
     let bad = || {
         ConfigError::Invalid(format!(
-            "broker {url:?} is not mqtt://HOST[:PORT] or mqtts://HOST[:PORT]"
+            "broker {url:?} is not mqtt://HOST[:PORT] or mqtts://HOST[:PORT] (or their aliases tcp:// and ssl://)"
         ))
     };
     let (tls, rest) = if let Some(r) = url
@@ -658,6 +660,9 @@ mod tests {
             Some((true, "broker.example", 8883)),
         );
         check_url("mqtts://[::1]:8884", Some((true, "::1", 8884)));
+        // The documented aliases.
+        check_url("tcp://10.0.0.1", Some((false, "10.0.0.1", 1883)));
+        check_url("ssl://broker.example", Some((true, "broker.example", 8883)));
         check_url("http://broker", None);
         check_url("mqtt://:1883", None);
         check_url("mqtt://host:notaport", None);

@@ -6,7 +6,7 @@
 //! snapshots periodically and writes `status.json` with each snapshot.
 //!
 //! Refused readings are counted in the metrics and logged with their topic and meter, at
-//! most [`RateLimitedLog::PER_WINDOW`] per ten seconds.
+//! most `RateLimitedLog::PER_WINDOW` per ten seconds.
 
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::{Arc, Mutex};

@@ -5,7 +5,7 @@
 //! recorded is not published either: it is decided again after a restart.
 //!
 //! At start-up [`replay_alerts`] folds `alerts.jsonl` back into the
-//! [`AlertBook`](crate::core::alerts::AlertBook), so an alert in the file is never sent
+//! [`AlertBook`], so an alert in the file is never sent
 //! again.
 
 use std::io::BufRead;

@@ -23,6 +23,9 @@ pub(crate) struct Layout {
     pub value_col: usize,
     /// The unit of the values.
     pub unit: Unit,
+    /// True when the value column is a net (signed) one, `net_kwh` or `net_kw`: negative
+    /// values are export, read as no consumption (see the reader).
+    pub signed: bool,
     /// Fields every data row must have.
     pub n_fields: usize,
     /// True when the first row is data, not a header (forced format, headerless file).
@@ -55,6 +58,8 @@ struct Columns {
     value: Option<(usize, ValueColumn)>,
     /// More than one value column (`kwh` and `kw`): no single reading per row.
     ambiguous_value: bool,
+    /// The value column is a net one (`net_kwh`, `net_kw`): import minus export, signed.
+    value_signed: bool,
     lcl_id: Option<usize>,
     lcl_tstp: Option<usize>,
     lcl_energy: Option<usize>,
@@ -86,14 +91,16 @@ impl Columns {
                     c.lcl_energy.get_or_insert(i);
                     None
                 }
-                b"kwh" => Some(ValueColumn::Named(Unit::Kwh)),
-                b"kw" => Some(ValueColumn::Named(Unit::Kw)),
+                b"kwh" | b"net_kwh" => Some(ValueColumn::Named(Unit::Kwh)),
+                b"kw" | b"net_kw" => Some(ValueColumn::Named(Unit::Kw)),
                 b"value" => Some(ValueColumn::Bare),
                 _ => None,
             };
             if let Some(kind) = value {
                 if c.value.is_some() {
                     c.ambiguous_value = true;
+                } else {
+                    c.value_signed = name.starts_with(b"net_");
                 }
                 c.value.get_or_insert((i, kind));
             }
@@ -132,6 +139,7 @@ pub(crate) fn detect(
             ts_col: ts,
             value_col: value,
             unit: Unit::Kwh,
+            signed: false,
             n_fields,
             first_row_is_data: false,
         }),
@@ -154,6 +162,7 @@ pub(crate) fn detect(
                 ts_col,
                 value_col,
                 unit,
+                signed: c.value_signed,
                 n_fields,
                 first_row_is_data: false,
             }))
@@ -207,6 +216,7 @@ fn headerless(
         ts_col,
         value_col,
         unit,
+        signed: false,
         n_fields,
         first_row_is_data: true,
     })

@@ -158,6 +158,10 @@ pub struct ReadOptions {
     /// The size of those blocks in bytes (a block grows past it to hold a whole record).
     /// Tests shrink it to put block boundaries everywhere.
     pub block_bytes: usize,
+    /// Net metering (`--net-metering`): values are import minus export and may be
+    /// negative; an exporting interval is read as no consumption. Columns named `net_kwh`
+    /// or `net_kw` are read this way without the option.
+    pub net_metering: bool,
 }
 
 impl Default for ReadOptions {
@@ -170,6 +174,7 @@ impl Default for ReadOptions {
             max_examples: 5,
             n_threads: 0,
             block_bytes: blocks::BLOCK_BYTES,
+            net_metering: false,
         }
     }
 }
@@ -199,13 +204,15 @@ pub enum IngestError {
     /// A file named on the command line has a header of no known layout.
     #[error(
         "{path}: header {header:?} is not a known meter layout \
-         (expected meter_id,timestamp,kwh|kw; LCLid,tstp,energy(kWh/hh); or timestamp,value)"
+         (expected meter_id,timestamp,kwh|kw; LCLid,tstp,energy(kWh/hh); or timestamp,value){hint}"
     )]
     UnknownHeader {
         /// The file.
         path: PathBuf,
         /// Its first line, truncated.
         header: String,
+        /// A hint when the header shows a likely cause (a `;` delimiter), else empty.
+        hint: &'static str,
     },
     /// A file has bare `value` readings and no unit was given.
     #[error("{0}: values have no unit; pass --unit kwh or --unit kw")]
@@ -360,9 +367,16 @@ fn detect_layout(
         Err(LayoutError::Unknown) => {
             let header = record_text(first);
             if input.explicit {
+                // Spreadsheets in many locales export `;`-separated files.
+                let hint = if header.contains(';') {
+                    "; the header holds `;`: flatline reads comma-separated files (convert with `tr ';' ','`, after checking that no decimal commas are used)"
+                } else {
+                    ""
+                };
                 return Err(IngestError::UnknownHeader {
                     path: path.clone(),
                     header,
+                    hint,
                 });
             }
             Ok(Detected::Skipped(format!(
@@ -459,12 +473,24 @@ impl<'a> Rows<'a> {
         let Some(ts) = stamps.parse(ts_field, self.opts.tz_offset_s) else {
             return Row::Bad(BadReason::BadTimestamp, BadText::Field(ts_field));
         };
+        if !timestamp::is_plausible(ts) {
+            return Row::Bad(BadReason::ImplausibleTime, BadText::Field(ts_field));
+        }
         if self.opts.until.is_some_and(|until| ts >= until) {
             return Row::AfterUntil;
         }
         let value_field = &record[layout.value_col];
         match parse_value(value_field) {
             Ok(value) => Row::Reading { meter, ts, value },
+            // A net meter's negative reading is export: the site drew nothing from the
+            // grid in that interval. Only consumption is judged, so it counts as zero.
+            Err(BadReason::NegativeValue) if layout.signed || self.opts.net_metering => {
+                Row::Reading {
+                    meter,
+                    ts,
+                    value: 0.0,
+                }
+            }
             Err(reason) => Row::Bad(reason, BadText::Field(value_field)),
         }
     }

@@ -27,6 +27,8 @@ pub enum BadReason {
     Duplicate,
     /// The consumer refused the timestamp as absurdly far from the meter's other readings.
     OutOfRange,
+    /// The timestamp parsed, but lies before 1970 or after 2099: a misread dump.
+    ImplausibleTime,
     /// The meter reported in a different unit before.
     UnitChanged,
 }
@@ -42,6 +44,7 @@ impl fmt::Display for BadReason {
             BadReason::EmptyMeterId => "empty meter id",
             BadReason::Duplicate => "duplicate reading",
             BadReason::OutOfRange => "timestamp out of range",
+            BadReason::ImplausibleTime => "timestamp before 1970 or after 2099",
             BadReason::UnitChanged => "unit changed",
         })
     }
@@ -144,6 +147,21 @@ impl IngestSummary {
         }
         for (reason, n) in &self.bad {
             let _ = writeln!(out, "  {reason}: {n}");
+        }
+        if self.bad.contains_key(&BadReason::BadTimestamp)
+            || self.bad.contains_key(&BadReason::ImplausibleTime)
+        {
+            let _ = writeln!(
+                out,
+                "  timestamps may be {}",
+                crate::ingest::timestamp::ACCEPTED_FORMS
+            );
+        }
+        if self.examples.iter().any(|e| e.text.contains(';')) {
+            let _ = writeln!(
+                out,
+                "  the rows hold `;`: flatline reads comma-separated files (convert with `tr ';' ','`, after checking that no decimal commas are used)"
+            );
         }
         for example in &self.examples {
             let _ = writeln!(

@@ -12,7 +12,12 @@ use chrono::DateTime;
 /// Parses one timestamp field into unix seconds.
 ///
 /// Accepted forms (surrounding ASCII whitespace is ignored):
-/// - Unix seconds: `1325376600`, `-60`, and with a fraction `1325376600.0` (floored).
+/// - Unix time: `1325376600`, `-60`, and with a fraction `1325376600.0` (floored). The unit
+///   is read from the magnitude, as export tools write seconds, milliseconds or
+///   microseconds without saying which: below 10¹¹ it is seconds (up to the year 5138),
+///   below 10¹⁴ milliseconds, below 10¹⁷ microseconds; larger numbers are refused. A
+///   millisecond stamp of 1973 or later and a microsecond stamp of 1973 or later are read
+///   right, so a dump of Unix milliseconds is never taken for the year 55,000.
 /// - Naive civil time: `YYYY-MM-DD`, `YYYY-MM-DD HH:MM`, `YYYY-MM-DD HH:MM:SS[.fff]`, with
 ///   `T` instead of the space allowed. Naive times are local to `tz_offset_s` (seconds east
 ///   of UTC), so `tz_offset_s` is subtracted to reach UTC.
@@ -174,13 +179,43 @@ fn parse_unix(s: &[u8]) -> Option<i64> {
         }
         fraction_nonzero = frac.iter().any(|&b| b != b'0');
     }
-    Some(match (negative, fraction_nonzero) {
-        (false, _) => value,
+    let per_second = unix_units_per_second(value)?;
+    // Whole seconds, floored: a sub-second remainder counts as a fraction.
+    let (secs, rem) = (value / per_second, value % per_second);
+    let below_whole = fraction_nonzero || rem != 0;
+    Some(match (negative, below_whole) {
+        (false, _) => secs,
         // Flooring a negative stamp with a fraction moves it one second further back.
-        (true, false) => -value,
-        (true, true) => -value - 1,
+        (true, false) => -secs,
+        (true, true) => -secs - 1,
     })
 }
+
+/// The unit of a Unix stamp's magnitude, as units per second: seconds below 10¹¹,
+/// milliseconds below 10¹⁴, microseconds below 10¹⁷; `None` beyond (no clock writes that).
+fn unix_units_per_second(magnitude: i64) -> Option<i64> {
+    match magnitude {
+        0..100_000_000_000 => Some(1),
+        100_000_000_000..100_000_000_000_000 => Some(1_000),
+        100_000_000_000_000..100_000_000_000_000_000 => Some(1_000_000),
+        _ => None,
+    }
+}
+
+/// The first second of 1970, the earliest stamp a meter dump may hold.
+pub const EARLIEST_PLAUSIBLE_S: i64 = 0;
+/// The first second of 2100 (exclusive), the end of the stamps a meter dump may hold.
+pub const LATEST_PLAUSIBLE_S: i64 = 4_102_444_800;
+
+/// True when a parsed stamp lies in 1970–2099: anything else is a misread dump (a wrong
+/// unit, a typo in the year), refused rather than judged.
+pub fn is_plausible(ts: i64) -> bool {
+    (EARLIEST_PLAUSIBLE_S..LATEST_PLAUSIBLE_S).contains(&ts)
+}
+
+/// The accepted timestamp forms, as error messages list them.
+pub const ACCEPTED_FORMS: &str = "Unix seconds, milliseconds or microseconds (1325376600, 1325376600000), \
+YYYY-MM-DD[ HH:MM[:SS]] (local to --tz), or RFC 3339 (2012-01-01T00:10:00Z, 2012-01-01T03:10:00+03:00)";
 
 /// `YYYY-MM-DD[( |T)HH:MM[:SS[.f+]]][ ][Z|±HH[:]MM|±HH]`, validated field by field.
 fn parse_civil(s: &[u8], tz_offset_s: i32, memo: &mut DateMemo) -> Option<i64> {
@@ -327,6 +362,26 @@ mod tests {
         check("-60", 0, Some(-60));
         check("-60.5", 0, Some(-61));
         check("0", 0, Some(0));
+    }
+
+    #[test]
+    fn unix_milli_and_microseconds_are_read_by_their_magnitude() {
+        check("1325376600000", 0, Some(1_325_376_600));
+        check("1325376600999", 0, Some(1_325_376_600));
+        check("1325376600000000", 0, Some(1_325_376_600));
+        check("1325376600000.0", 0, Some(1_325_376_600));
+        check("-1325376600001", 0, Some(-1_325_376_601));
+        // The last second read as seconds, the first read as milliseconds.
+        check("99999999999", 0, Some(99_999_999_999));
+        check("100000000000", 0, Some(100_000_000));
+        check("100000000000000000", 0, None);
+    }
+
+    #[test]
+    fn only_1970_to_2099_is_plausible() {
+        assert!(is_plausible(0) && is_plausible(1_325_376_600));
+        assert!(!is_plausible(-1) && !is_plausible(LATEST_PLAUSIBLE_S));
+        assert!(!is_plausible(99_999_999_999));
     }
 
     #[test]

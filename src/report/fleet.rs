@@ -31,6 +31,7 @@ pub fn population(assessments: &[Assessment], model: &Model) -> Vec<PopulationPo
             // The floor as a share of the average: 1 for a flat load, near 0.2–0.4 for homes.
             flatness: a.feature("base_ratio").unwrap_or(0.0).clamp(0.0, 1.0),
             flagged: a.flagged,
+            allowed: a.status == crate::core::Status::Allowed,
             cluster: peer_index.get(a.peer_group.as_str()).copied().unwrap_or(0),
         })
         .collect()
@@ -88,7 +89,7 @@ pub fn peer_bands(
                     p75[h] = q(0.75);
                 }
             }
-            let label = format!("comparable {name} (median, middle half)");
+            let label = format!("comparable {name}");
             (
                 name.to_string(),
                 PeerBand {

@@ -124,7 +124,7 @@ th, td {{ border-bottom: 1px solid #ccc; padding: 6px 8px; text-align: left; ver
 td.num {{ text-align: right; white-space: nowrap; }}\n\
 img.thumb {{ width: 300px; height: auto; border: 1px solid #999; }}\n\
 ul {{ margin: 0; padding-left: 1.2em; }}\n\
-</style>\n</head>\n<body>\n<h1>{t}</h1>\n<p>{n} meter{s}, ranked: look at the top first. Click a thumbnail for the full evidence page.</p>\n",
+</style>\n</head>\n<body>\n<h1>{t}</h1>\n<p>{n} evidence page{s} (meters, and transformers or feeders whose balance does not add up), ranked by the energy at stake: look at the top first. Click a thumbnail for the full evidence page.</p>\n",
         n = entries.len(),
         s = if entries.len() == 1 { "" } else { "s" },
     );

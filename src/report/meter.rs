@@ -66,7 +66,11 @@ pub fn draw_meter_report<DB: DrawingBackend>(
     page.load_chart()?;
     page.heatmap()?;
     page.profile()?;
-    page.population()?;
+    // A page drawn without a fleet (a live alert) gives the fleet's panel to the reasons
+    // rather than show an empty "0 meters" chart.
+    if page.with_fleet() {
+        page.population()?;
+    }
     page.reasons()?;
     page.panel_rules()
 }
@@ -290,10 +294,17 @@ impl<'r, 'a, DB: DrawingBackend> Page<'r, 'a, DB> {
     ) -> Result<i32, ReportError> {
         let style = text(14.0, INK);
         for (swatch, label) in items {
-            let w = text_width(self.root, label, &style)?;
-            if x + 34 + w > max_x {
-                break;
+            // An entry that does not fit is shortened with an ellipsis while a readable
+            // part of it fits, and only then dropped with the ones after it.
+            let room = max_x - x - 34;
+            let mut label = label.clone();
+            if text_width(self.root, &label, &style)? > room {
+                if room < 90 {
+                    break;
+                }
+                label = ellipsise(self.root, &label, &style, room)?;
             }
+            let w = text_width(self.root, &label, &style)?;
             let mid = y + 9;
             let r = self.root;
             match swatch {
@@ -340,7 +351,7 @@ impl<'r, 'a, DB: DrawingBackend> Page<'r, 'a, DB> {
                 Swatch::Marker(c, _) => r.draw(&Circle::new((x + 14, mid), 7, c.stroke_width(3))),
             }
             .map_err(draw_err)?;
-            put(self.root, label, &style, (x + 34, y))?;
+            put(self.root, &label, &style, (x + 34, y))?;
             x += 34 + w + 22;
         }
         Ok(x)
@@ -640,7 +651,21 @@ impl<'r, 'a, DB: DrawingBackend> Page<'r, 'a, DB> {
             }
         }
 
-        for run in finite_runs(self.daily_means(|h| value_at(input.series, h))) {
+        // The meter's daily mean steps at the switch-on: the day it falls on is averaged in
+        // two parts, so the line does not ramp up from the day before.
+        let own = |h| value_at(input.series, h);
+        let split = (self.episode && a.onset_found)
+            .then_some(a.since_hour)
+            .filter(|&h| h > start && h < end);
+        let mut own_runs = Vec::new();
+        match split {
+            Some(h) => {
+                own_runs.extend(finite_runs(self.daily_means_in(start, h, own)));
+                own_runs.extend(finite_runs(self.daily_means_in(h, end, own)));
+            }
+            None => own_runs.extend(finite_runs(self.daily_means(own))),
+        }
+        for run in own_runs {
             chart
                 .draw_series(LineSeries::new(run, INK.stroke_width(3)))
                 .map_err(draw_err)?;
@@ -702,19 +727,41 @@ impl<'r, 'a, DB: DrawingBackend> Page<'r, 'a, DB> {
     /// Mean of `get` over each local day shown, placed at the day's midday; a day with
     /// fewer than [`MIN_HOURS_PER_DAY`] hours of data is `NaN` (a gap).
     fn daily_means(&self, get: impl Fn(i64) -> f32) -> Vec<(i64, f32)> {
+        self.daily_means_in(self.start, self.end, get)
+    }
+
+    /// [`Self::daily_means`] over the hours `[from, to)` only. A day cut by `from` or `to`
+    /// (inside the page) is averaged over its part, needs half of that part's hours, and
+    /// its point sits at the cut, so a line drawn up to a switch-on ends on it.
+    fn daily_means_in(&self, from: i64, to: i64, get: impl Fn(i64) -> f32) -> Vec<(i64, f32)> {
         (0..self.n_days())
-            .map(|d| {
+            .filter_map(|d| {
                 let day_start = self.start + d * 24;
-                let vals: Vec<f32> = (day_start..(day_start + 24).min(self.end))
-                    .map(&get)
-                    .filter(|v| v.is_finite())
-                    .collect();
-                let mean = if vals.len() >= MIN_HOURS_PER_DAY {
+                let day_end = (day_start + 24).min(self.end);
+                let (lo, hi) = (day_start.max(from), day_end.min(to));
+                if lo >= hi {
+                    return None;
+                }
+                let vals: Vec<f32> = (lo..hi).map(&get).filter(|v| v.is_finite()).collect();
+                let (cut_before, cut_after) = (hi < day_end, lo > day_start);
+                let needed = if cut_before || cut_after {
+                    ((hi - lo) as usize).div_ceil(2)
+                } else {
+                    MIN_HOURS_PER_DAY
+                };
+                let mean = if vals.len() >= needed {
                     vals.iter().sum::<f32>() / vals.len() as f32
                 } else {
                     f32::NAN
                 };
-                (day_start + 12, mean)
+                let x = if cut_before {
+                    hi
+                } else if cut_after {
+                    lo
+                } else {
+                    day_start + 12
+                };
+                Some((x, mean))
             })
             .collect()
     }
@@ -1029,7 +1076,7 @@ impl<'r, 'a, DB: DrawingBackend> Page<'r, 'a, DB> {
 
         let pts = |p: &[f32; 24]| (0..24).map(|i| (i as i32, p[i])).collect::<Vec<_>>();
         let mut legend = Vec::new();
-        if let Some((median, p25, p75, label)) = &peers {
+        if let Some((median, p25, p75, _)) = &peers {
             let runs = finite_runs(
                 (0..24).map(|i| (i, if p25[i].is_finite() { p75[i] } else { f32::NAN })),
             );
@@ -1046,7 +1093,6 @@ impl<'r, 'a, DB: DrawingBackend> Page<'r, 'a, DB> {
                     .draw_series(DashedLineSeries::new(run, 7, 5, GREY_DARK.stroke_width(2)))
                     .map_err(draw_err)?;
             }
-            legend.push((Swatch::Dashed(GREY_DARK), label.to_string()));
         }
         let (before_label, after_label) = if self.episode && a.onset_found {
             ("before switch-on", "since switch-on")
@@ -1084,6 +1130,14 @@ impl<'r, 'a, DB: DrawingBackend> Page<'r, 'a, DB> {
                 .map_err(draw_err)?;
         }
         legend.push((Swatch::Marker(after_color, 1), after_label.to_string()));
+        // The comparable meters last: the meter's own before and after are what the panel
+        // is for, and a long group name is the one to shorten when the row is full.
+        if let Some((_, _, _, label)) = &peers {
+            legend.push((
+                Swatch::Dashed(GREY_DARK),
+                format!("{label}: median, middle half"),
+            ));
+        }
         self.legend((plot.x0, panel.y0 + 34), &legend, panel.x1 - 8)?;
         Ok(())
     }
@@ -1256,9 +1310,28 @@ impl<'r, 'a, DB: DrawingBackend> Page<'r, 'a, DB> {
         out
     }
 
+    /// True when the caller gave a fleet to compare with (a scan does; a live alert's page
+    /// may not).
+    fn with_fleet(&self) -> bool {
+        !self.input.population.is_empty()
+    }
+
+    /// The reasons' panel: its own, or with the fleet's above it when there is no fleet.
+    fn reasons_panel(&self) -> PixelRect {
+        let l = &self.layout;
+        if self.with_fleet() {
+            l.reasons
+        } else {
+            PixelRect {
+                y0: l.population.y0,
+                ..l.reasons
+            }
+        }
+    }
+
     fn reasons(&self) -> Result<(), ReportError> {
         let a = self.input.assessment;
-        let panel = self.layout.reasons;
+        let panel = self.reasons_panel();
         let x = panel.x0 + 18;
         let max_w = panel.width() - 36;
         let bottom = panel.y1 - 12;
@@ -1284,6 +1357,10 @@ impl<'r, 'a, DB: DrawingBackend> Page<'r, 'a, DB> {
         if !limits.is_empty() {
             sections.push(("Known limits", limits));
         }
+        // Items not drawn for want of room are counted, not lost silently: the full list
+        // is in the `reasons` of the CSV, NDJSON or alert that came with the page.
+        let n_items: usize = sections.iter().map(|(_, items)| items.len().max(1)).sum();
+        let mut n_drawn = 0;
         for (title, items) in sections {
             if y + line_h > bottom {
                 break;
@@ -1301,7 +1378,10 @@ impl<'r, 'a, DB: DrawingBackend> Page<'r, 'a, DB> {
                     if y + line_h > bottom {
                         put(
                             self.root,
-                            "… (more in the scan output)",
+                            &format!(
+                                "… {} more in the reasons of the CSV, NDJSON or alert",
+                                n_items - n_drawn
+                            ),
                             &text(15.0, GREY_DARK),
                             (x + 20, y - 2),
                         )?;
@@ -1313,6 +1393,7 @@ impl<'r, 'a, DB: DrawingBackend> Page<'r, 'a, DB> {
                     put(self.root, line, &body, (x + 20, y))?;
                     y += line_h;
                 }
+                n_drawn += 1;
                 y += 3;
             }
             y += 8;
@@ -1332,8 +1413,15 @@ impl<'r, 'a, DB: DrawingBackend> Page<'r, 'a, DB> {
                 (l.population.x0, l.population.y0),
                 (l.population.x0, l.page.y1),
             ],
-            vec![(l.reasons.x0, l.reasons.y0), (l.page.x1, l.reasons.y0)],
         ];
+        if self.with_fleet() {
+            self.root
+                .draw(&PathElement::new(
+                    vec![(l.reasons.x0, l.reasons.y0), (l.page.x1, l.reasons.y0)],
+                    rule,
+                ))
+                .map_err(draw_err)?;
+        }
         for path in lines {
             self.root
                 .draw(&PathElement::new(path, rule))

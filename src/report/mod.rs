@@ -19,7 +19,8 @@
 //! - `layout`: the pixel rectangles of the page ([`chart_layout`]).
 //! - `meter`: the per-meter page.
 //! - `overview`: the fleet scatter.
-//! - `node`: the energy-balance page of a transformer or feeder ([`draw_node_report`]).
+//! - `node`: the energy-balance page of a transformer or feeder ([`draw_node_report`]), and
+//!   its row in the index and point on the overview.
 //! - `index`: `index.html` and [`safe_file_name`].
 //! - `style`: palette, colour ramp, number and text helpers.
 //! - `fonts`: the embedded font and its registration.
@@ -36,6 +37,7 @@ use std::path::{Path, PathBuf};
 
 use rayon::prelude::*;
 
+use crate::core::balance::Balance;
 use crate::core::{Assessment, HourlySeries};
 
 pub use index::{safe_file_name, write_index_html, IndexEntry};
@@ -43,7 +45,9 @@ pub use layout::{chart_layout, Layout, PixelRect};
 pub use meter::{
     draw_meter_report, render_meter_rgb, shown_hours, write_meter_png, ONSET_COLOR, PLATEAU_FILL,
 };
-pub use node::{draw_node_report, write_node_png};
+pub use node::{
+    draw_node_report, draw_node_report_with, write_node_png, write_node_png_with, BypassedCustomer,
+};
 mod fleet;
 pub use fleet::{group_names, peer_bands, population};
 pub use overview::{draw_overview, write_overview_png};
@@ -78,6 +82,9 @@ pub struct PopulationPoint {
     pub flatness: f64,
     /// True when the detector flagged the meter.
     pub flagged: bool,
+    /// True when the load matched but the registry allows it (a licensed farm): marked
+    /// as allowed on the overview, so an inspector sees it was seen and set aside.
+    pub allowed: bool,
     /// The model cluster the meter fell in (an index into the overview's cluster names).
     pub cluster: usize,
 }
@@ -137,13 +144,35 @@ impl<'a> ReportInput<'a> {
     }
 }
 
+/// A flagged transformer or feeder in a report set: drawn as a node page, and listed in the
+/// index and ringed on the overview beside the meters, so an inspector who starts from the
+/// index sees a farm wired around the meters too.
+#[derive(Debug, Clone)]
+pub struct NodeInput<'a> {
+    /// The node's balance (meter minus customers minus losses), hour by hour.
+    pub balance: &'a Balance,
+    /// The node's verdict (`level_kw` is the unexplained mean).
+    pub assessment: &'a Assessment,
+    /// The customers that look bypassed, with their readings when known.
+    pub bypassed: Vec<BypassedCustomer<'a>>,
+    /// Offset of local time from UTC in seconds.
+    pub tz_offset_s: i32,
+}
+
+/// The name of the overview group that holds transformer and feeder residuals.
+pub const NODE_GROUP_NAME: &str = "transformer/feeder: unexplained load";
+
 /// The files [`write_reports`] wrote.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ReportSet {
     /// One PNG per input, in the order of the inputs.
     pub meter_pngs: Vec<PathBuf>,
+    /// One PNG per node input, in the order of the node inputs.
+    pub node_pngs: Vec<PathBuf>,
     /// The fleet overview.
     pub overview_png: PathBuf,
+    /// The ids ringed as flagged on the overview (meters and nodes), in drawing order.
+    pub overview_flagged: Vec<String>,
     /// The ranked index page linking everything.
     pub index_html: PathBuf,
 }
@@ -172,15 +201,18 @@ pub(crate) fn draw_err<E: std::fmt::Display>(e: E) -> ReportError {
     ReportError::Draw(e.to_string())
 }
 
-/// Writes a complete report set into `dir`: one PNG per meter (rendered in parallel),
-/// `overview.png` of the fleet, and `index.html` ranking the meters.
+/// Writes a complete report set into `dir`: one PNG per meter and per node (rendered in
+/// parallel), `overview.png` of the fleet with the nodes as a group of their own, and
+/// `index.html` ranking meters and nodes together.
 ///
-/// Meters are ranked flagged first, then by score; each page's file name comes from
-/// [`safe_file_name`], so any meter id is safe. `dir` is created when missing. The first
-/// failure stops the set and is returned; pages already written stay.
+/// Pages are ranked flagged first, then by the energy at stake (unexplained kWh/day), as
+/// the terminal table is; each page's file name comes from [`safe_file_name`] (`node-`
+/// before a node's), so any id is safe. `dir` is created when missing. The first failure
+/// stops the set and is returned; pages already written stay.
 pub fn write_reports(
     dir: &Path,
     inputs: &[ReportInput],
+    nodes: &[NodeInput],
     population: &[PopulationPoint],
     cluster_names: &[String],
     title: &str,
@@ -197,26 +229,74 @@ pub fn write_reports(
         .par_iter()
         .zip(meter_pngs.par_iter())
         .try_for_each(|(input, path)| write_meter_png(input, path))?;
-
-    let overview_png = dir.join("overview.png");
-    write_overview_png(population, cluster_names, &overview_png)?;
-
-    let mut order: Vec<usize> = (0..inputs.len()).collect();
-    order.sort_by(|&a, &b| {
-        let (x, y) = (inputs[a].assessment, inputs[b].assessment);
-        y.flagged.cmp(&x.flagged).then(y.score.total_cmp(&x.score))
-    });
-    let entries: Vec<IndexEntry> = order
+    let node_names: Vec<String> = nodes
         .iter()
+        .map(|n| node_png_name(n.assessment.meter_id.as_str()))
+        .collect();
+    let node_pngs: Vec<PathBuf> = node_names.iter().map(|name| dir.join(name)).collect();
+    nodes
+        .par_iter()
+        .zip(node_pngs.par_iter())
+        .try_for_each(|(n, path)| {
+            write_node_png_with(n.balance, n.assessment, &n.bypassed, n.tz_offset_s, path)
+        })?;
+
+    // The nodes join the overview as one more group, after the model's groups.
+    let mut points = population.to_vec();
+    let mut names = cluster_names.to_vec();
+    if !nodes.is_empty() {
+        let node_group = names
+            .len()
+            .max(points.iter().map(|p| p.cluster + 1).max().unwrap_or(0));
+        names.resize(node_group, String::new());
+        names.push(NODE_GROUP_NAME.to_string());
+        points.extend(
+            nodes
+                .iter()
+                .map(|n| node::population_point(n.assessment, node_group)),
+        );
+    }
+    let overview_png = dir.join("overview.png");
+    write_overview_png(&points, &names, &overview_png)?;
+    let overview_flagged = points
+        .iter()
+        .filter(|p| p.flagged && overview::is_drawn(p))
+        .map(|p| p.meter_id.clone())
+        .collect();
+
+    let mut ranked: Vec<(&Assessment, IndexEntry)> = inputs
+        .iter()
+        .zip(&file_names)
+        .map(|(input, name)| (input.assessment, meter::index_entry(0, input, name)))
+        .chain(
+            nodes
+                .iter()
+                .zip(&node_names)
+                .map(|(n, name)| (n.assessment, node::index_entry(n, name))),
+        )
+        .collect();
+    ranked.sort_by(|(x, _), (y, _)| crate::scan::rank_order(x, y));
+    let entries: Vec<IndexEntry> = ranked
+        .into_iter()
         .enumerate()
-        .map(|(rank, &i)| meter::index_entry(rank + 1, &inputs[i], &file_names[i]))
+        .map(|(i, (_, entry))| IndexEntry {
+            rank: i + 1,
+            ..entry
+        })
         .collect();
     write_index_html(dir, title, &entries)?;
     Ok(ReportSet {
         meter_pngs,
+        node_pngs,
         overview_png,
+        overview_flagged,
         index_html: dir.join(index::INDEX_FILE),
     })
+}
+
+/// The file name of a node's page: `node-` and the safe name of its id.
+pub fn node_png_name(node_id: &str) -> String {
+    format!("node-{}.png", safe_file_name(node_id))
 }
 
 /// File names for the pages, one per input. Two inputs with the same meter id (a caller

@@ -16,18 +16,35 @@ use plotters::prelude::*;
 
 use super::meter::write_png;
 use super::style::*;
-use super::{draw_err, fonts, ReportError};
-use crate::core::balance::Balance;
-use crate::core::Assessment;
+use super::{draw_err, fonts, IndexEntry, NodeInput, PopulationPoint, ReportError};
+use crate::core::balance::{Balance, Bypass};
+use crate::core::{Assessment, HourlySeries};
 
 /// Days shown at most: the analysed episode and the weeks before it.
 const MAX_DAYS: i64 = 42;
+
+/// A customer that looks bypassed, with its own readings when the caller has them: the
+/// node page draws its drop beside the rise of the unexplained load.
+pub type BypassedCustomer<'a> = (&'a Bypass, Option<&'a HourlySeries>);
 
 /// Draws a node's page onto `root` (sized [`super::REPORT_SIZE`]).
 pub fn draw_node_report<DB: DrawingBackend>(
     root: &DrawingArea<DB, Shift>,
     balance: &Balance,
     assessment: &Assessment,
+    tz_offset_s: i32,
+) -> Result<(), ReportError> {
+    draw_node_report_with(root, balance, assessment, &[], tz_offset_s)
+}
+
+/// [`draw_node_report`] with the customers that look bypassed: the first one with readings
+/// gets a chart of its own beside the balance, its daily load against the unexplained
+/// load's, so the drop and the rise are seen together (at the node's scale they vanish).
+pub fn draw_node_report_with<DB: DrawingBackend>(
+    root: &DrawingArea<DB, Shift>,
+    balance: &Balance,
+    assessment: &Assessment,
+    bypassed: &[BypassedCustomer],
     tz_offset_s: i32,
 ) -> Result<(), ReportError> {
     fonts::ensure_fonts()?;
@@ -81,15 +98,18 @@ pub fn draw_node_report<DB: DrawingBackend>(
             }
         }
     }
+    let bypass = bypassed.iter().find_map(|(by, s)| s.map(|s| (*by, s)));
+    let inset_w = if bypass.is_some() { 560 } else { 0 };
     let upper = root
         .clone()
-        .shrink((20, 110), ((w - 40) as u32, (h / 2 - 90) as u32));
+        .shrink((20, 110), ((w - 40 - inset_w) as u32, (h / 2 - 90) as u32));
     let x_of = |hr: i64| (hr - start) as f64 / 24.0;
     let mut chart = ChartBuilder::on(&upper)
         .margin(10)
         .x_label_area_size(40)
         .y_label_area_size(80)
-        .build_cartesian_2d(0.0..n_days as f64, 0.0..y_hi * 1.08)
+        // Headroom above the peaks for the legend box, which sits upper left.
+        .build_cartesian_2d(0.0..n_days as f64, 0.0..y_hi * 1.4)
         .map_err(draw_err)?;
     chart
         .configure_mesh()
@@ -180,6 +200,69 @@ pub fn draw_node_report<DB: DrawingBackend>(
         .draw()
         .map_err(draw_err)?;
 
+    if let Some((by, customer)) = bypass {
+        let inset = root.clone().shrink(
+            (w - 20 - inset_w, 110),
+            (inset_w as u32, (h / 2 - 90) as u32),
+        );
+        let daily = |s: &HourlySeries| -> Vec<(f64, f64)> {
+            (0..n_days)
+                .filter_map(|d| {
+                    let vals: Vec<f64> = (start + d * 24..start + d * 24 + 24)
+                        .map(|hr| at(s, hr))
+                        .filter(|v| v.is_finite())
+                        .collect();
+                    (vals.len() >= 12)
+                        .then(|| (d as f64 + 0.5, vals.iter().sum::<f64>() / vals.len() as f64))
+                })
+                .collect()
+        };
+        let (own, gap) = (daily(customer), daily(&balance.unexplained_kw));
+        let top = own
+            .iter()
+            .chain(&gap)
+            .map(|p| p.1)
+            .fold(by.before_kw.max(0.5), f64::max);
+        let mut c = ChartBuilder::on(&inset)
+            .margin(10)
+            .caption(
+                format!("customer {}: daily mean kW", by.customer),
+                text(17.0, INK),
+            )
+            .x_label_area_size(40)
+            .y_label_area_size(60)
+            .build_cartesian_2d(0.0..n_days as f64, (-0.1 * top)..top * 1.5)
+            .map_err(draw_err)?;
+        c.configure_mesh()
+            .light_line_style(GREY_GRID)
+            .x_labels(4)
+            .x_label_formatter(&|d| local_date(start + (*d * 24.0) as i64, tz_offset_s))
+            .label_style(text(14.0, INK))
+            .draw()
+            .map_err(draw_err)?;
+        let x_by = x_of(by.hour);
+        c.draw_series(std::iter::once(PathElement::new(
+            vec![(x_by, -0.1 * top), (x_by, top * 1.5)],
+            GREY_DARK.stroke_width(2),
+        )))
+        .map_err(draw_err)?;
+        c.draw_series(LineSeries::new(own, OI_BLUE.stroke_width(3)))
+            .map_err(draw_err)?
+            .label(format!("customer {}'s meter", by.customer))
+            .legend(|(x, y)| PathElement::new([(x, y), (x + 20, y)], OI_BLUE.stroke_width(3)));
+        c.draw_series(LineSeries::new(gap, VERMILLION.stroke_width(3)))
+            .map_err(draw_err)?
+            .label("unexplained load at the node")
+            .legend(|(x, y)| PathElement::new([(x, y), (x + 20, y)], VERMILLION.stroke_width(3)));
+        c.configure_series_labels()
+            .position(SeriesLabelPosition::UpperLeft)
+            .background_style(WHITE.mix(0.85))
+            .border_style(GREY_DARK)
+            .label_font(text(15.0, INK))
+            .draw()
+            .map_err(draw_err)?;
+    }
+
     // Lower panel: unexplained kW, day by hour (local), viridis from 0 to the 99th
     // percentile; incomplete hours grey.
     let lower_top = h / 2 + 40;
@@ -249,4 +332,56 @@ pub fn write_node_png(
     write_png(path, |root| {
         draw_node_report(root, balance, assessment, tz_offset_s)
     })
+}
+
+/// [`write_node_png`] with the customers that look bypassed (see
+/// [`draw_node_report_with`]).
+pub fn write_node_png_with(
+    balance: &Balance,
+    assessment: &Assessment,
+    bypassed: &[BypassedCustomer],
+    tz_offset_s: i32,
+    path: &Path,
+) -> Result<(), ReportError> {
+    write_png(path, |root| {
+        draw_node_report_with(root, balance, assessment, bypassed, tz_offset_s)
+    })
+}
+
+/// The node's row in the index: its verdict's numbers, the node page, its reasons.
+pub(crate) fn index_entry(node: &NodeInput, png_file: &str) -> IndexEntry {
+    let a = node.assessment;
+    IndexEntry {
+        rank: 0,
+        meter_id: a.meter_id.to_string(),
+        png_file: png_file.to_string(),
+        score: a.score,
+        level_kw: a.level_kw,
+        est_rigs: a.est_rigs,
+        excess_kwh_per_day: a.excess_kwh_per_day,
+        since: if a.flagged && a.onset_found {
+            local_date_hour(a.since_hour, node.tz_offset_s)
+        } else {
+            "—".to_string()
+        },
+        reasons: a.reasons.clone(),
+    }
+}
+
+/// The node's point on the overview, in the overview's node group: its unexplained load
+/// (or, when that averages out to nothing, as for a bypassed customer, the load it gained)
+/// against its flatness.
+pub(crate) fn population_point(a: &Assessment, group: usize) -> PopulationPoint {
+    PopulationPoint {
+        meter_id: a.meter_id.to_string(),
+        level_kw: if a.level_kw > 0.0 {
+            a.level_kw
+        } else {
+            a.excess_kw
+        },
+        flatness: a.feature("base_ratio").unwrap_or(0.0).clamp(0.0, 1.0),
+        flagged: a.flagged,
+        allowed: false,
+        cluster: group,
+    }
 }

@@ -31,6 +31,7 @@ pub fn draw_overview<DB: DrawingBackend>(
     let (w, h) = root.dim_in_pixel();
     let (w, h) = (w as i32, h as i32);
     let n_flagged = population.iter().filter(|p| p.flagged).count();
+    let n_allowed = population.iter().filter(|p| p.allowed).count();
     put(
         root,
         "Fleet overview: level against flatness",
@@ -40,9 +41,14 @@ pub fn draw_overview<DB: DrawingBackend>(
     put(
         root,
         &format!(
-            "{} meters, {} flagged (ringed, labelled).  Mining sits top right: high and flat.  Colour and shape = comparable-meter group.",
+            "{} meters, {} flagged (ringed, labelled){}.  Mining sits top right: high and flat.  Colour and shape = comparable-meter group.",
             thousands(population.len() as f64, 0),
-            thousands(n_flagged as f64, 0)
+            thousands(n_flagged as f64, 0),
+            if n_allowed > 0 {
+                format!(", {} allowed by the registry (boxed)", thousands(n_allowed as f64, 0))
+            } else {
+                String::new()
+            }
         ),
         &text(18.0, GREY_DARK),
         (30, 60),
@@ -53,10 +59,7 @@ pub fn draw_overview<DB: DrawingBackend>(
         (0, 100),
         ((w - legend_w).max(100) as u32, (h - 100).max(100) as u32),
     );
-    let points: Vec<&PopulationPoint> = population
-        .iter()
-        .filter(|p| p.level_kw.is_finite() && p.level_kw > 0.0)
-        .collect();
+    let points: Vec<&PopulationPoint> = population.iter().filter(|p| is_drawn(p)).collect();
     if points.is_empty() {
         put(
             root,
@@ -112,18 +115,28 @@ pub fn draw_overview<DB: DrawingBackend>(
                     .draw(&Circle::new(at(p), 11, INK.stroke_width(2)))
                     .map_err(draw_err)?;
             }
+            if p.allowed {
+                draw_allowed_box(chart.plotting_area(), at(p))?;
+            }
         }
     }
 
-    // Label the biggest suspects first; skip a label that would overlap one placed.
+    // Label the biggest suspects first, then the allowed sites; skip a label that would
+    // overlap one placed.
     let mut suspects: Vec<&&PopulationPoint> = points.iter().filter(|p| p.flagged).collect();
     suspects.sort_by(|a, b| b.level_kw.total_cmp(&a.level_kw));
+    suspects.extend(points.iter().filter(|p| p.allowed && !p.flagged));
     let label_style = text(15.0, INK);
     let mut placed: Vec<(i32, i32, i32, i32)> = Vec::new();
     let base = root.get_base_pixel();
     let mut n_unlabelled = 0;
     for p in suspects {
-        let id = ellipsise(root, &p.meter_id, &label_style, 220)?;
+        let id = if p.allowed {
+            format!("{} (allowed)", p.meter_id)
+        } else {
+            p.meter_id.clone()
+        };
+        let id = ellipsise(root, &id, &label_style, 220)?;
         let tw = text_width(root, &id, &label_style)?;
         let (px, py) = chart.backend_coord(&at(p));
         let (px, py) = (px - base.0, py - base.1);
@@ -155,24 +168,31 @@ pub fn draw_overview<DB: DrawingBackend>(
                 put(root, &id, &label_style, (r.0, r.1))?;
                 placed.push(r);
             }
-            _ => n_unlabelled += 1,
+            _ if p.flagged => n_unlabelled += 1,
+            _ => {}
         }
     }
 
-    // Legend: one row per cluster with its marker and count.
+    // Legend: one entry per group that has meters on the chart, with its marker and
+    // count; a long name wraps onto a second line rather than being cut.
     let lx = w - legend_w + 10;
     let mut y = 130;
     put(root, "Comparable groups", &bold(20.0, INK), (lx, y))?;
     y += 34;
+    let entry_style = text(16.0, INK);
     for k in 0..n_clusters {
-        if y > h - 80 {
+        let count = points.iter().filter(|p| p.cluster == k).count();
+        if count == 0 {
+            continue;
+        }
+        if y > h - 120 {
             break;
         }
         let name = cluster_names
             .get(k)
+            .filter(|n| !n.is_empty())
             .cloned()
             .unwrap_or_else(|| format!("cluster {k}"));
-        let count = points.iter().filter(|p| p.cluster == k).count();
         draw_marker(
             root,
             (lx + 10, y + 10),
@@ -180,19 +200,32 @@ pub fn draw_overview<DB: DrawingBackend>(
             6,
             CATEGORICAL[k % CATEGORICAL.len()],
         )?;
-        let label = ellipsise(
+        let lines = wrap(
             root,
             &format!("{name} ({count})"),
-            &text(16.0, INK),
+            &entry_style,
             legend_w - 50,
         )?;
-        put(root, &label, &text(16.0, INK), (lx + 28, y + 1))?;
-        y += 28;
+        for line in lines.iter().take(2) {
+            put(root, line, &entry_style, (lx + 28, y + 1))?;
+            y += 21;
+        }
+        y += 7;
     }
     y += 10;
     root.draw(&Circle::new((lx + 10, y + 10), 11, INK.stroke_width(2)))
         .map_err(draw_err)?;
-    put(root, "flagged", &text(16.0, INK), (lx + 28, y + 1))?;
+    put(root, "flagged", &entry_style, (lx + 28, y + 1))?;
+    if n_allowed > 0 {
+        y += 30;
+        draw_allowed_box(root, (lx + 10, y + 10))?;
+        put(
+            root,
+            "allowed by the registry",
+            &entry_style,
+            (lx + 28, y + 1),
+        )?;
+    }
     if n_unlabelled > 0 {
         put(
             root,
@@ -202,6 +235,24 @@ pub fn draw_overview<DB: DrawingBackend>(
         )?;
     }
     Ok(())
+}
+
+/// Draws the square around an allowed site (a licensed farm): another shape than the
+/// flagged ring, so the two read apart in greyscale too.
+fn draw_allowed_box<DB: DrawingBackend, CT: CoordTranslate>(
+    area: &DrawingArea<DB, CT>,
+    at: CT::From,
+) -> Result<(), ReportError>
+where
+    CT::From: Clone + 'static,
+{
+    area.draw(&(EmptyElement::at(at) + Rectangle::new([(-11, -11), (11, 11)], INK.stroke_width(2))))
+        .map_err(draw_err)
+}
+
+/// True when the point can sit on the overview's log-scale level axis (a positive level).
+pub(crate) fn is_drawn(p: &PopulationPoint) -> bool {
+    p.level_kw.is_finite() && p.level_kw > 0.0
 }
 
 /// Writes the fleet overview as a PNG of [`REPORT_SIZE`](super::REPORT_SIZE). On failure

@@ -295,7 +295,7 @@ pub struct Scored {
     /// The features with `level_vs_peers` filled in.
     pub features: Features,
     /// Per-feature pull towards the mining cluster (positive = looks like mining), in
-    /// [`Feature::ALL`] order.
+    /// the order of the `Feature` enum.
     pub pull: [f64; N_FEATURES],
 }
 
