@@ -660,7 +660,11 @@ fn the_demo_on_the_embedded_broker_finds_the_farm_and_draws_it() {
         .stdout(Stdio::null())
         .status()
         .unwrap();
-    assert_eq!(status.code(), Some(1), "suspects found → exit 1, like scan");
+    assert_eq!(
+        status.code(),
+        Some(0),
+        "a demo that found every miner and theft it planted exits 0"
+    );
     // The demo's fleet is the sim's, drawn the same way: its farm is the meter to find.
     let opts = flatline::replay::demo::DemoOptions {
         n_homes: 40,
