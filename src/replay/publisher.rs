@@ -28,15 +28,6 @@ pub enum PublishError {
     /// The MQTT client failed.
     #[error(transparent)]
     Mqtt(#[from] MqttError),
-    /// No connection to the broker within the connect timeout: a one-shot replay gives up
-    /// rather than retry forever.
-    #[error("no connection to the broker within {waited_s} s (last error: {last_error})")]
-    Unreachable {
-        /// Seconds waited.
-        waited_s: u64,
-        /// The last connection error seen.
-        last_error: String,
-    },
     /// The broker stopped acknowledging.
     #[error("the broker acknowledged {n_acked} of {n_published} messages and then nothing for {idle_s} s")]
     AckTimeout {
@@ -71,8 +62,6 @@ pub struct PublishOptions {
     pub speed: Option<f64>,
     /// Seconds without a new acknowledgement before giving up.
     pub ack_idle_timeout: Duration,
-    /// How long to wait for the first connection before giving up.
-    pub connect_timeout: Duration,
 }
 
 impl Default for PublishOptions {
@@ -82,7 +71,6 @@ impl Default for PublishOptions {
             qos: QoS::AtLeastOnce,
             speed: None,
             ack_idle_timeout: Duration::from_secs(60),
-            connect_timeout: Duration::from_secs(10),
         }
     }
 }
@@ -128,16 +116,10 @@ pub async fn publish_all(
     let n_acked = Arc::new(AtomicU64::new(0));
     let finishing = Arc::new(AtomicBool::new(false));
     let reconnect_max = broker.reconnect_max;
-    // The poller says when it first connected, and what the last connection error was, so
-    // a dead broker ends the replay after `connect_timeout` instead of never.
-    let (connected_tx, mut connected_rx) = tokio::sync::watch::channel(false);
-    let last_error = Arc::new(std::sync::Mutex::new(String::from("none")));
-    // The event loop runs in its own task; this one only publishes. Publishing from the
-    // polling task deadlocks it once rumqttc's bounded request channel fills.
+    // The event loop runs in its own task; this one only publishes (see STACK.md).
     let poller = {
         let n_acked = n_acked.clone();
         let finishing = finishing.clone();
-        let last_error = last_error.clone();
         tokio::spawn(async move {
             let mut backoff = Backoff::new(reconnect_max);
             loop {
@@ -145,25 +127,14 @@ pub async fn publish_all(
                     Polled::PubAck => {
                         n_acked.fetch_add(1, Relaxed);
                     }
-                    Polled::ConnAck { .. } => {
-                        backoff.reset();
-                        let _ = connected_tx.send(true);
-                    }
+                    Polled::ConnAck { .. } => backoff.reset(),
                     Polled::Disconnected => break,
                     Polled::Error(error) => {
                         if finishing.load(Relaxed) {
                             break;
                         }
                         let wait = backoff.step();
-                        let what = if *connected_tx.borrow() {
-                            "publisher lost the broker"
-                        } else {
-                            "publisher cannot reach the broker"
-                        };
-                        tracing::warn!(%error, retry_in_ms = wait.as_millis() as u64, "{what}");
-                        if let Ok(mut last) = last_error.lock() {
-                            *last = error.to_string();
-                        }
+                        tracing::warn!(%error, retry_in_ms = wait.as_millis() as u64, "publisher lost the broker");
                         tokio::time::sleep(wait).await;
                     }
                     _ => {}
@@ -171,15 +142,6 @@ pub async fn publish_all(
             }
         })
     };
-    let connected = tokio::time::timeout(opts.connect_timeout, connected_rx.wait_for(|c| *c)).await;
-    if !matches!(connected, Ok(Ok(_))) {
-        poller.abort();
-        let last_error = last_error.lock().map(|e| e.clone()).unwrap_or_default();
-        return Err(PublishError::Unreachable {
-            waited_s: opts.connect_timeout.as_secs(),
-            last_error,
-        });
-    }
     let mut n_published = 0u64;
     let mut first_ts = None;
     for r in readings {
@@ -191,23 +153,7 @@ pub async fn publish_all(
             }
         }
         let topic = format!("{}meters/{}/reading", opts.topic_prefix, r.meter);
-        // A broker lost mid-replay fills the client's queue and would block this forever.
-        match tokio::time::timeout(
-            opts.ack_idle_timeout,
-            client.publish(&topic, opts.qos, payload_json(&r)),
-        )
-        .await
-        {
-            Ok(sent) => sent?,
-            Err(_) => {
-                poller.abort();
-                return Err(PublishError::AckTimeout {
-                    n_published,
-                    n_acked: n_acked.load(Relaxed),
-                    idle_s: opts.ack_idle_timeout.as_secs(),
-                });
-            }
-        }
+        client.publish(&topic, opts.qos, payload_json(&r)).await?;
         n_published += 1;
     }
     if opts.qos != QoS::AtMostOnce {
@@ -291,25 +237,18 @@ impl Dump {
         self.meters.len()
     }
 
-    /// The readings in time order, as they are published. The value goes out as the
-    /// shortest decimal of the f32 the dump held (`0.1612`, not the widened
-    /// `0.16120000183582306`), which reads back to that same f32, so the daemon's f32
-    /// equals the scanner's.
+    /// The readings in time order, as they are published. The value goes out as the f32
+    /// the dump held (widened exactly to f64), so the daemon's f32 equals the scanner's.
     pub fn readings(&self) -> impl Iterator<Item = OutReading> + '_ {
         self.rows.iter().map(|&(i, ts, value, unit)| OutReading {
             meter: self.meters[i as usize].clone(),
             ts,
             value: match unit {
-                Unit::Kwh => Value::IntervalKwh(shortest_f64(value)),
-                Unit::Kw => Value::Kw(shortest_f64(value)),
+                Unit::Kwh => Value::IntervalKwh(value as f64),
+                Unit::Kw => Value::Kw(value as f64),
             },
         })
     }
-}
-
-/// The f64 nearest the shortest decimal that reads back as `x`: what the dump said.
-fn shortest_f64(x: f32) -> f64 {
-    x.to_string().parse().unwrap_or(f64::from(x))
 }
 
 #[cfg(test)]
@@ -331,41 +270,5 @@ mod tests {
         );
         assert_eq!(d.readings[0].ts, r.ts);
         assert_eq!(d.readings[0].value, r.value);
-    }
-
-    #[test]
-    fn a_dump_value_goes_out_as_written_and_reads_back_as_the_same_f32() {
-        let x = 0.1612f32;
-        let r = OutReading {
-            meter: "m1".into(),
-            ts: 1_714_521_600,
-            value: Value::IntervalKwh(shortest_f64(x)),
-        };
-        let json = String::from_utf8(payload_json(&r)).unwrap();
-        assert!(json.contains("\"kwh\":0.1612,"), "{json}");
-        assert_eq!(shortest_f64(x) as f32, x);
-    }
-
-    #[tokio::test]
-    async fn publishing_to_a_dead_broker_fails_after_the_connect_timeout() {
-        // A port nothing listens on: bind, read the port, close.
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let broker =
-            BrokerSettings::from_url(&format!("mqtt://127.0.0.1:{port}"), "t-dead", None).unwrap();
-        let opts = PublishOptions {
-            connect_timeout: Duration::from_millis(500),
-            ..PublishOptions::default()
-        };
-        let r = OutReading {
-            meter: "m1".into(),
-            ts: 1_714_521_600,
-            value: Value::IntervalKwh(0.25),
-        };
-        let err = publish_all(&broker, [r], &opts).await.unwrap_err();
-        assert!(matches!(err, PublishError::Unreachable { .. }), "{err}");
     }
 }
